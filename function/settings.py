@@ -1,0 +1,39 @@
+"""Service settings, read once from environment variables (documented in the README)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "seed-mobilenet-small.onnx"
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_path: Path
+    max_body_bytes: int
+    max_pixels: int
+    default_upsample: int
+    default_max_side: int
+    ort_threads: int
+    detect_threads: int
+    cors_origins: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        origins = os.environ.get("FACES_CORS_ORIGINS", "*")
+        return cls(
+            model_path=Path(os.environ.get("FACES_MODEL_PATH", DEFAULT_MODEL_PATH)),
+            max_body_bytes=_int("FACES_MAX_BODY_BYTES", 6 * 1024 * 1024),
+            max_pixels=_int("FACES_MAX_PIXELS", 40_000_000),
+            default_upsample=_int("FACES_UPSAMPLE", 1),
+            default_max_side=_int("FACES_MAX_SIDE", 1600),
+            ort_threads=_int("FACES_ORT_THREADS", 1),
+            detect_threads=_int("FACES_DETECT_THREADS", os.cpu_count() or 1),
+            cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+        )

