@@ -2,6 +2,7 @@
 
     python -m export.onnx --seed ../shared/data/seed-model/CE_Simple_checkpoint_state_mobilenetsmall_color.pt \
         --out function/models/seed-mobilenet-small.onnx
+    python -m export.onnx --checkpoint runs/default/best.pt --out function/models/gender-mobilenet-v2.onnx
 
 Parity: the exported model and the PyTorch model must give the same logits (max abs
 difference <= 1e-4) on real face crops made by the serving code; otherwise exit status 1.
@@ -90,14 +91,33 @@ def export_with_parity(
     return error
 
 
+def load_trained(checkpoint: Path) -> tuple[torch.nn.Module, ModelSpec, dict]:
+    """The model, spec and info of a checkpoint written by export.train."""
+    from export.mobilenet_v2 import gender_mobilenet_v2
+
+    saved = torch.load(checkpoint, map_location="cpu")
+    spec = ModelSpec.from_json(saved["spec"])
+    model = gender_mobilenet_v2(len(spec.labels), pretrained=False)
+    model.load_state_dict(saved["state_dict"])
+    return model.eval(), spec, saved["info"]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seed", type=Path, required=True, help="the seed demo's state_dict (.pt)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--seed", type=Path, help="the seed demo's state_dict (.pt)")
+    source.add_argument("--checkpoint", type=Path, help="a checkpoint written by export.train (best.pt)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--version", default="1.0.0")
     parser.add_argument("--metrics", type=Path, help="JSON of validation metrics to store with the model")
     parser.add_argument("--parity-images", type=Path, default=DEFAULT_PARITY_IMAGES)
     args = parser.parse_args(argv)
+    images = sorted(args.parity_images.glob("*.jpg"))
+    if args.checkpoint:
+        model, spec, info = load_trained(args.checkpoint)
+        info.update(version=args.version, source_checkpoint_sha256=sha256_of(args.checkpoint))
+        export_with_parity(model, spec, info, args.out, images)
+        return
 
     from export.seed_model import SEED_SPEC, load_seed
 
@@ -110,7 +130,6 @@ def main(argv: list[str] | None = None) -> None:
     }
     if args.metrics:
         info["metrics"] = json.loads(args.metrics.read_text())
-    images = sorted(args.parity_images.glob("*.jpg"))
     export_with_parity(load_seed(args.seed), SEED_SPEC, info, args.out, images)
 
 

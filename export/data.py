@@ -1,0 +1,185 @@
+"""Training data: labelled photos, serving-detector boxes (cached), splits, augmented crops."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from dataclasses import dataclass
+from multiprocessing import Pool
+from pathlib import Path
+from statistics import median
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps
+
+from function.faces import Box, detect_faces
+from function.preprocess import ModelSpec, crop_face, to_input
+
+UTKFACE_PAD = 0.25  # UTKFace photos are tight crops: a grey border of 25% per side stands in for a photo around the face
+PAD_GREY = (128, 128, 128)
+LFW_VALIDATION_SHARE = 0.15
+UTKFACE_VALIDATION_SHARE = 0.15
+LFW_MAX_VALIDATION_PHOTOS = 30  # people with more photos stay in training so no one person dominates validation
+FIXTURE_PEOPLE = {"Heidi_Klum", "Noelle_Bush", "Queen_Rania", "Dion_Glover", "Lleyton_Hewitt", "Paul_Greengrass"}
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: str  # relative to the data root
+    source: str  # lfw-deepfunneled, lfw-original150 or utkface
+    gender: str
+    person: str = ""
+    age: int = -1
+    race: str = ""
+
+
+def load_samples(data: Path) -> list[Sample]:
+    samples = []
+    with open(data / "lfw" / "labels.csv") as f:
+        for row in csv.DictReader(f):
+            samples.append(Sample(f"lfw/{row['path']}", f"lfw-{row['variant']}", row["gender"], person=row["person"]))
+    with open(data / "utkface" / "labels.csv") as f:
+        for row in csv.DictReader(f):
+            samples.append(Sample(f"utkface/{row['path']}", "utkface", row["gender"], age=int(row["age"]), race=row["race"]))
+    return samples
+
+
+def open_rgb(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def _detect(args: tuple[str, str, str]) -> tuple[str, list[list[int]]]:
+    """All boxes the serving detector (default settings) finds, in the photo's own pixels."""
+    root, rel, source = args
+    image = open_rgb(Path(root) / rel)
+    pad = round(UTKFACE_PAD * max(image.size)) if source == "utkface" else 0
+    if pad:
+        image = ImageOps.expand(image, border=pad, fill=PAD_GREY)
+    boxes = detect_faces(image)
+    return rel, [[b.left - pad, b.top - pad, b.right - pad, b.bottom - pad] for b in boxes]
+
+
+def detect_all(data: Path, samples: list[Sample], cache: Path, processes: int = 2) -> dict[str, list[list[int]]]:
+    """Boxes per photo, detected once and cached as JSON; a rerun detects only what is missing."""
+    found = json.loads(cache.read_text()) if cache.exists() else {}
+    todo = [(str(data), s.path, s.source) for s in samples if s.path not in found]
+    if todo:
+        print(f"detecting faces in {len(todo)} photos with {processes} processes", flush=True)
+        with Pool(processes) as pool:
+            for i, (rel, boxes) in enumerate(pool.imap_unordered(_detect, todo, chunksize=16), 1):
+                found[rel] = boxes
+                if i % 2000 == 0 or i == len(todo):
+                    print(f"  {i}/{len(todo)}", flush=True)
+                    cache.parent.mkdir(parents=True, exist_ok=True)
+                    cache.write_text(json.dumps(found))
+    return found
+
+
+def face_box(boxes: list[list[int]], size: tuple[int, int]) -> Box | None:
+    """The labelled face of a photo: the detected box whose centre is nearest the photo's centre
+    (LFW and UTKFace centre the labelled person; other faces are bystanders)."""
+    if not boxes:
+        return None
+    cx, cy = size[0] / 2, size[1] / 2
+    return Box(*min(boxes, key=lambda b: ((b[0] + b[2]) / 2 - cx) ** 2 + ((b[1] + b[3]) / 2 - cy) ** 2))
+
+
+def fallback_boxes(samples: list[Sample], found: dict[str, list[list[int]]], sizes: dict[str, tuple[int, int]]) -> dict[str, Box]:
+    """Per source, the median detected box: where LFW's and UTKFace's centred faces usually are."""
+    result = {}
+    for source in sorted({s.source for s in samples}):
+        boxes = [face_box(found[s.path], sizes[source]) for s in samples if s.source == source and found[s.path]]
+        result[source] = Box(*(round(median(getattr(b, k) for b in boxes)) for k in ("left", "top", "right", "bottom")))
+    return result
+
+
+def split(samples: list[Sample], seed: int = 0) -> tuple[list[Sample], list[Sample]]:
+    """LFW by person (both variants of a person on the same side), UTKFace at random; fixed seed."""
+    rng = random.Random(seed)
+    photos_per_person: dict[str, int] = {}
+    for s in samples:
+        if s.source == "lfw-deepfunneled":
+            photos_per_person[s.person] = photos_per_person.get(s.person, 0) + 1
+    eligible = sorted(p for p, n in photos_per_person.items() if n <= LFW_MAX_VALIDATION_PHOTOS and p not in FIXTURE_PEOPLE)
+    validation_people = set(rng.sample(eligible, round(LFW_VALIDATION_SHARE * len(photos_per_person))))
+    utk = sorted(s.path for s in samples if s.source == "utkface")
+    validation_utk = set(rng.sample(utk, round(UTKFACE_VALIDATION_SHARE * len(utk))))
+    is_validation = [s.person in validation_people if s.person else s.path in validation_utk for s in samples]
+    return [s for s, v in zip(samples, is_validation) if not v], [s for s, v in zip(samples, is_validation) if v]
+
+
+def jittered(box: Box, rng: random.Random) -> Box:
+    """The box moved and resized the way a detector's boxes wobble between photos of a face."""
+    w, h = box.width, box.height
+    cx = (box.left + box.right) / 2 + rng.gauss(0, 0.05) * w
+    cy = (box.top + box.bottom) / 2 + rng.gauss(0, 0.05) * h
+    scale = np.exp(rng.gauss(0, 0.08))
+    half_w, half_h = w * scale / 2 * np.exp(rng.gauss(0, 0.03)), h * scale / 2
+    return Box(round(cx - half_w), round(cy - half_h), round(cx + half_w), round(cy + half_h))
+
+
+def augment(crop: Image.Image, rng: random.Random) -> Image.Image:
+    """What the service meets: mirrored faces, lighting, grey photos, blur, JPEG, small faces."""
+    from PIL import ImageEnhance
+
+    size = crop.size
+    if rng.random() < 0.5:
+        crop = ImageOps.mirror(crop)
+    if rng.random() < 0.25:
+        low = rng.randint(20, 56)
+        crop = crop.resize((low, low), Image.BILINEAR).resize(size, Image.BILINEAR)
+    for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+        if rng.random() < 0.8:
+            crop = enhancer(crop).enhance(rng.uniform(0.6, 1.4))
+    if rng.random() < 0.1:
+        crop = ImageOps.grayscale(crop).convert("RGB")
+    if rng.random() < 0.2:
+        crop = crop.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.5)))
+    if rng.random() < 0.4:
+        buffer = io.BytesIO()
+        crop.save(buffer, "JPEG", quality=rng.randint(25, 90))
+        crop = open_rgb(buffer)
+    return crop
+
+
+class FaceCrops:
+    """Crops of one face per photo, cut by the serving code (function.preprocess), as model input.
+
+    With augment_seed set, each crop is jittered and augmented reproducibly from (seed, epoch, index).
+    """
+
+    def __init__(self, data: Path, samples: list[Sample], boxes: dict[str, Box], spec: ModelSpec, labels: tuple[str, ...], augment_seed: int | None = None):
+        self.data, self.samples, self.boxes, self.spec = data, samples, boxes, spec
+        self.targets = [labels.index(s.gender) for s in samples]
+        self.augment_seed, self.epoch = augment_seed, 0
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def crop(self, index: int) -> Image.Image:
+        sample = self.samples[index]
+        image = open_rgb(self.data / sample.path)
+        box = self.boxes[sample.path]
+        if self.augment_seed is None:
+            return crop_face(image, box, self.spec)
+        rng = random.Random(f"{self.augment_seed}-{self.epoch}-{index}")
+        return augment(crop_face(image, jittered(box, rng), self.spec), rng)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        return to_input([self.crop(index)], self.spec)[0], self.targets[index]
+
+
+PHOTO_SIZES = {"lfw-deepfunneled": (250, 250), "lfw-original150": (150, 150), "utkface": (200, 200)}
+
+
+def training_boxes(samples: list[Sample], found: dict[str, list[list[int]]]) -> tuple[dict[str, Box], dict[str, bool]]:
+    """One box per photo (the median box of its source where the detector found none) and whether it was detected."""
+    fallback = fallback_boxes(samples, found, PHOTO_SIZES)
+    boxes, detected = {}, {}
+    for s in samples:
+        box = face_box(found[s.path], PHOTO_SIZES[s.source])
+        boxes[s.path], detected[s.path] = box or fallback[s.source], box is not None
+    return boxes, detected

@@ -1,0 +1,138 @@
+"""Validation metrics of ONNX gender models (ours and the seed's) on the same validation photos.
+
+    python -m export.evaluate --data ../shared/data \
+        function/models/gender-mobilenet-v2.onnx function/models/gender-mobilenet-v2-lfw.onnx \
+        function/models/seed-mobilenet-small.onnx
+
+Photos are the validation split of export.data, faces as the serving detector found them
+(cached boxes; photos where it found none are left out, as the service would report no face),
+crops and probabilities exactly as the service makes them (function.preprocess, function.inference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from export.data import FaceCrops, Sample, detect_all, load_samples, split, training_boxes
+from function.inference import GenderClassifier
+from function.preprocess import to_input
+
+DEFAULT_CACHE = Path("runs/cache/boxes.json")
+AGE_BANDS = ((0, 12), (13, 19), (20, 39), (40, 59), (60, 200))
+RACES = {"0": "White", "1": "Black", "2": "Asian", "3": "Indian", "4": "Others"}
+
+
+def metrics(targets: np.ndarray, predicted: np.ndarray, labels: tuple[str, ...]) -> dict[str, float]:
+    """Accuracy, balanced accuracy and per-class recall, in percent."""
+    result = {"n": int(len(targets)), "accuracy": round(100 * float(np.mean(targets == predicted)), 2)}
+    recalls = []
+    for index, label in enumerate(labels):
+        mask = targets == index
+        if mask.any():
+            recalls.append(100 * float(np.mean(predicted[mask] == index)))
+            result[f"{label}_recall"] = round(recalls[-1], 2)
+    result["balanced_accuracy"] = round(float(np.mean(recalls)), 2)
+    return result
+
+
+def expected_calibration_error(probabilities: np.ndarray, targets: np.ndarray, bins: int = 15) -> float:
+    """ECE of the top-class confidence over equal-width bins, in percent."""
+    confidence, predicted = probabilities.max(axis=1), probabilities.argmax(axis=1)
+    correct = predicted == targets
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    error = 0.0
+    for low, high in zip(edges[:-1], edges[1:]):
+        mask = (confidence > low) & (confidence <= high)
+        if mask.any():
+            error += mask.mean() * abs(correct[mask].mean() - confidence[mask].mean())
+    return round(100 * float(error), 2)
+
+
+def groups(samples: list[Sample]) -> dict[str, np.ndarray]:
+    """Row masks: all, each data source, UTKFace per race and per age band."""
+    source = np.array([s.source for s in samples])
+    utk = source == "utkface"
+    age = np.array([s.age for s in samples])
+    race = np.array([s.race for s in samples])
+    result = {"all": np.ones(len(samples), bool)}
+    result.update({name: source == name for name in sorted(set(source))})
+    result["utkface 13+"] = utk & (age >= 13)
+    result.update({f"utkface race {name}": utk & (race == code) for code, name in RACES.items()})
+    result.update({f"utkface age {low}-{high if high < 200 else ''}": utk & (age >= low) & (age <= high) for low, high in AGE_BANDS})
+    return result
+
+
+def predict(classifier: GenderClassifier, crops: FaceCrops, batch_size: int = 64) -> np.ndarray:
+    """Calibrated probabilities, in the model's label order, as the service computes them."""
+    out = []
+    for start in range(0, len(crops), batch_size):
+        batch = to_input([crops.crop(i) for i in range(start, min(start + batch_size, len(crops)))], classifier.spec)
+        out.append(classifier.probabilities(batch))
+    return np.concatenate(out)
+
+
+def latency_ms(classifier: GenderClassifier, repeats: int = 200) -> float:
+    """Median time of classifying one face (batch of 1) with the classifier's thread setting."""
+    batch = np.zeros((1, 3, classifier.spec.input_size, classifier.spec.input_size), np.float32)
+    for _ in range(20):
+        classifier.logits(batch)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        classifier.logits(batch)
+        times.append(time.perf_counter() - start)
+    return round(1000 * float(np.median(times)), 2)
+
+
+def validation_faces(data: Path, cache: Path) -> tuple[list[Sample], dict]:
+    """Validation photos in which the serving detector found a face, and their boxes."""
+    samples = load_samples(data)
+    boxes, detected = training_boxes(samples, detect_all(data, samples, cache))
+    _, validation = split(samples)
+    return [s for s in validation if detected[s.path]], boxes
+
+
+def table(rows: dict[str, dict[str, dict]], keys: tuple[str, ...]) -> str:
+    """Markdown: one row per group, one column block per model."""
+    models = list(rows)
+    header = "| group | n | " + " | ".join(f"{m} {k}" for m in models for k in keys) + " |"
+    lines = [header, "|" + " --- |" * (2 + len(models) * len(keys))]
+    for group in rows[models[0]]:
+        cells = [f"{rows[m][group].get(k, float('nan')):.2f}" for m in models for k in keys]
+        lines.append(f"| {group} | {rows[models[0]][group]['n']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", type=Path, nargs="+", help="ONNX files written by export.onnx")
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    args = parser.parse_args(argv)
+
+    samples, boxes = validation_faces(args.data, args.cache)
+    masks = groups(samples)
+    rows, extra = {}, []
+    for path in args.models:
+        classifier = GenderClassifier(path)
+        labels = classifier.spec.labels
+        crops = FaceCrops(args.data, samples, boxes, classifier.spec, labels)
+        probabilities = predict(classifier, crops)
+        targets, predicted = np.array(crops.targets), probabilities.argmax(axis=1)
+        name = classifier.info["name"]
+        rows[name] = {g: metrics(targets[m], predicted[m], labels) for g, m in masks.items() if m.any()}
+        extra.append(f"{name}: ECE {expected_calibration_error(probabilities, targets)}% "
+                     f"(temperature {classifier.temperature}), {latency_ms(classifier)} ms per face on 1 thread, "
+                     f"input {classifier.spec.input_size}px margin {classifier.spec.margin}")
+    print(f"validation faces found by the serving detector: {len(samples)}\n")
+    print(table(rows, ("accuracy", "balanced_accuracy")) + "\n")
+    print(table(rows, ("female_recall", "male_recall")) + "\n")
+    print("\n".join(extra))
+
+
+if __name__ == "__main__":
+    main()

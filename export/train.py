@@ -1,0 +1,184 @@
+"""Fine-tune an ImageNet MobileNetV2 as the gender classifier, on 2 CPU cores.
+
+    python -m export.train --data ../shared/data --out runs/default                    # LFW + UTKFace
+    python -m export.train --data ../shared/data --out runs/lfw --sources lfw          # LFW only
+
+Writes <out>/best.pt ({state_dict, spec, info}: the epoch with the best validation balanced
+accuracy, with its fitted temperature and validation metrics) and <out>/log.json. Export it with
+`python -m export.onnx --checkpoint <out>/best.pt --out function/models/<name>.onnx`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from export.data import FaceCrops, detect_all, load_samples, split, training_boxes
+from export.evaluate import DEFAULT_CACHE, expected_calibration_error, metrics
+from export.mobilenet_v2 import gender_mobilenet_v2
+from function.preprocess import ModelSpec
+
+LABELS = ("female", "male")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def make_spec(input_size: int, margin: float) -> ModelSpec:
+    return ModelSpec(input_size=input_size, margin=margin, scale=1 / 255, mean=IMAGENET_MEAN, std=IMAGENET_STD, labels=LABELS)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def logits_of(model: nn.Module, crops: FaceCrops, batch_size: int = 128) -> torch.Tensor:
+    model.eval()
+    loader = DataLoader(crops, batch_size=batch_size, num_workers=1)
+    with torch.no_grad():
+        return torch.cat([model(x) for x, _ in loader])
+
+
+def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """The temperature T minimising validation NLL of softmax(logits / T) (Guo et al. 2017)."""
+    log_t = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(logits / log_t.exp(), targets)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return round(float(log_t.exp()), 4)
+
+
+def validate(logits: torch.Tensor, targets: torch.Tensor, sources: list[str]) -> dict:
+    predicted, target = logits.argmax(1).numpy(), targets.numpy()
+    result = {"all": metrics(target, predicted, LABELS)}
+    for source in sorted(set(sources)):
+        mask = np.array([s == source for s in sources])
+        result[source] = metrics(target[mask], predicted[mask], LABELS)
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--sources", default="lfw,utkface", help="comma-separated: lfw, utkface")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="detected boxes (JSON), reused across runs")
+    parser.add_argument("--input-size", type=int, default=112)
+    parser.add_argument("--margin", type=float, default=0.2)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help="data loader processes")
+    parser.add_argument("--train-limit", type=int, help="train on this many random training photos (quick runs)")
+    parser.add_argument("--val-limit", type=int, help="validate on this many random validation photos (quick runs)")
+    parser.add_argument("--max-steps", type=int, help="stop each epoch after this many steps (smoke test)")
+    args = parser.parse_args(argv)
+
+    started = time.time()
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    spec = make_spec(args.input_size, args.margin)
+    sources = tuple(args.sources.split(","))
+
+    samples = load_samples(args.data)
+    found = detect_all(args.data, samples, args.cache)
+    boxes, detected = training_boxes(samples, found)
+    train_samples, val_samples = split(samples, args.seed)
+    train_samples = [s for s in train_samples if s.source.startswith(sources)]
+    val_samples = [s for s in val_samples if s.source.startswith(sources) and detected[s.path]]
+    rng = random.Random(args.seed)
+    if args.train_limit:
+        train_samples = rng.sample(train_samples, min(args.train_limit, len(train_samples)))
+    if args.val_limit:
+        val_samples = rng.sample(val_samples, min(args.val_limit, len(val_samples)))
+    train_set = FaceCrops(args.data, train_samples, boxes, spec, LABELS, augment_seed=args.seed)
+    val_set = FaceCrops(args.data, val_samples, boxes, spec, LABELS)
+    val_targets = torch.tensor(val_set.targets)
+    print(f"train {len(train_set)} photos ({sum(not detected[s.path] for s in train_samples)} with the fallback box), "
+          f"validate {len(val_set)} faces", flush=True)
+
+    counts = np.bincount(train_set.targets, minlength=len(LABELS))
+    class_weights = torch.tensor(counts.sum() / (len(LABELS) * np.maximum(counts, 1)), dtype=torch.float32)
+    loss_fn = nn.CrossEntropyLoss(weight=class_weights)
+    model = gender_mobilenet_v2(len(LABELS))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    generator = torch.Generator().manual_seed(args.seed)
+    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True, generator=generator,
+                        num_workers=args.workers, persistent_workers=False)
+    steps_per_epoch = min(len(loader), args.max_steps or len(loader))
+    total_steps, warmup = args.epochs * steps_per_epoch, min(100, steps_per_epoch)
+
+    def lr_factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    args.out.mkdir(parents=True, exist_ok=True)
+    log, best = [], None
+    for epoch in range(args.epochs):
+        train_set.epoch = epoch
+        model.train()
+        epoch_start, running = time.time(), 0.0
+        for step, (x, y) in enumerate(loader):
+            if step >= steps_per_epoch:
+                break
+            loss = loss_fn(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            running += loss.item()
+            if (step + 1) % 50 == 0:
+                print(f"  epoch {epoch + 1} step {step + 1}/{steps_per_epoch} loss {running / 50:.4f} "
+                      f"({time.time() - epoch_start:.0f} s)", flush=True)
+                running = 0.0
+        logits = logits_of(model, val_set)
+        result = validate(logits, val_targets, [s.source for s in val_samples])
+        log.append({"epoch": epoch + 1, "train_seconds": round(time.time() - epoch_start), "validation": result})
+        print(f"epoch {epoch + 1}: {json.dumps(result['all'])} ({time.time() - epoch_start:.0f} s)", flush=True)
+        if best is None or result["all"]["balanced_accuracy"] >= best["validation"]["all"]["balanced_accuracy"]:
+            best = {"epoch": epoch + 1, "validation": result, "logits": logits}
+            torch.save(model.state_dict(), args.out / "weights.pt")
+
+    temperature = fit_temperature(best["logits"], val_targets)
+    ece_before = expected_calibration_error(torch.softmax(best["logits"], 1).numpy(), val_targets.numpy())
+    ece_after = expected_calibration_error(torch.softmax(best["logits"] / temperature, 1).numpy(), val_targets.numpy())
+    wall = round(time.time() - started)
+    info = {
+        "name": "gender-mobilenet-v2" + ("" if "utkface" in sources else "-lfw"),
+        "architecture": f"MobileNetV2 (torchvision layout, ImageNet init), {args.input_size}x{args.input_size} input",
+        "trained_on": " + ".join(sources),
+        "temperature": temperature,
+        "metrics": {"validation": best["validation"], "ece_percent": {"before": ece_before, "after": ece_after}},
+        "training": {"best_epoch": best["epoch"], "wall_seconds": wall, **{k: str(v) for k, v in vars(args).items()}},
+    }
+    checkpoint = {"state_dict": torch.load(args.out / "weights.pt"), "spec": spec.to_json(), "info": info}
+    torch.save(checkpoint, args.out / "best.pt")
+    (args.out / "weights.pt").unlink()
+    (args.out / "log.json").write_text(json.dumps({"epochs": log, "info": info}, indent=1))
+    print(f"best epoch {best['epoch']}, temperature {temperature}, ECE {ece_before}% -> {ece_after}%, wall {wall} s")
+    return info
+
+
+if __name__ == "__main__":
+    main()

