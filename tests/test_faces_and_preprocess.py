@@ -1,3 +1,7 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -5,6 +9,8 @@ from PIL import Image
 from conftest import FACE_PHOTOS, NO_FACE_PHOTO, composite
 from function.faces import Box, detect_faces, face_recognition
 from function.preprocess import ModelSpec, crop_face, preprocess, to_input
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_one_face_per_fixture_photo():
@@ -39,13 +45,18 @@ def test_boxes_are_clipped_to_the_image():
     assert Box(-5, -3, 70, 90).clipped(50, 60) == Box(0, 0, 50, 60)
 
 
-def test_detection_never_loads_the_landmark_or_encoding_models():
-    module = face_recognition()
-    detect_faces(Image.open(FACE_PHOTOS[0]).convert("RGB"))
-    api = module.api
-    assert api.pose_predictor_68_point._model is None
-    assert api.face_encoder._model is None
-    assert api.cnn_face_detector._model is None
+def test_detection_never_loads_the_landmark_encoding_or_cnn_models():
+    # in a fresh process: other tests in this one may have used the CNN detector
+    script = f"""
+from PIL import Image
+from function.faces import detect_faces, face_recognition
+assert len(detect_faces(Image.open({str(FACE_PHOTOS[0])!r}).convert("RGB"))) == 1
+api = face_recognition().api
+print(api.pose_predictor_68_point._model, api.face_encoder._model, api.cnn_face_detector._model)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["None", "None", "None"]
 
 
 def test_cnn_detector_loads_on_demand():
