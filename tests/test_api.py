@@ -1,7 +1,5 @@
 import base64
-import io
 
-import numpy as np
 import pytest
 from PIL import Image
 

@@ -3,11 +3,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from conftest import FACE_PHOTOS, NO_FACE_PHOTO, composite
-from function.faces import Box, detect_faces, face_recognition
+from function.faces import Box, detect_faces
 from function.preprocess import ModelSpec, crop_face, preprocess, to_input
 
 REPO = Path(__file__).resolve().parent.parent
