@@ -1,0 +1,48 @@
+// The one API call the page makes: POST {apiBase}/v1/faces with the image as the raw body.
+
+const TIMEOUT_MS = 30000;
+
+export class ApiError extends Error {
+  /** kind: "unreachable" (network/CORS), "timeout", or "http" (the API answered with an error). */
+  constructor(kind, message, status = 0) {
+    super(message);
+    this.name = "ApiError";
+    this.kind = kind;
+    this.status = status;
+  }
+}
+
+export function facesUrl(apiBase, { detector, upsample }) {
+  const url = new URL(`${apiBase}/v1/faces`, location.href);
+  url.searchParams.set("detector", detector);
+  url.searchParams.set("upsample", String(upsample));
+  return url;
+}
+
+/** Faces in an image Blob; throws ApiError, or an AbortError when `signal` aborts. */
+export async function detectFaces(apiBase, image, options, signal) {
+  const timeout = AbortSignal.timeout(TIMEOUT_MS);
+  let response;
+  try {
+    response = await fetch(facesUrl(apiBase, options), {
+      method: "POST",
+      body: image,
+      headers: { "Content-Type": image.type || "application/octet-stream" },
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      cache: "no-store",
+    });
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    if (timeout.aborted) throw new ApiError("timeout", `The API did not answer within ${TIMEOUT_MS / 1000} s.`);
+    throw new ApiError("unreachable", `Cannot reach the API at ${apiBase || location.origin}.`);
+  }
+  const payload = await response.json().catch(() => null);
+  if (!response.ok) {
+    const message = payload?.error?.message ?? `The API answered HTTP ${response.status} without an error message.`;
+    throw new ApiError("http", message, response.status);
+  }
+  if (!Array.isArray(payload?.faces) || !payload.image) {
+    throw new ApiError("http", "The API answered with a body this page does not understand.", response.status);
+  }
+  return payload;
+}

@@ -1,0 +1,284 @@
+// Wires the page: camera loop, photo upload, settings, status.
+import { ApiError, detectFaces } from "./api.js";
+import { CameraError, FrameLoop, closeCamera, openCamera } from "./camera.js";
+import { Overlay, annotatedPng, faceLabel } from "./overlay.js";
+import { bodyToSend, decodeUpright, downloadBlob } from "./photo.js";
+import { describeApiBase, loadApiBase, loadOptions, saveApiBase, saveOptions } from "./settings.js";
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  cameraButton: $("camera-button"),
+  photoButton: $("photo-button"),
+  photoInput: $("photo-input"),
+  downloadButton: $("download-button"),
+  mirror: $("mirror"),
+  stage: $("stage"),
+  video: $("video"),
+  photo: $("photo"),
+  status: $("status"),
+  latency: $("latency"),
+  fps: $("fps"),
+  faceCount: $("face-count"),
+  facesList: $("faces-list"),
+  apiForm: $("api-form"),
+  apiBase: $("api-base"),
+  apiInUse: $("api-in-use"),
+  detector: $("detector"),
+  upsampleCamera: $("upsample-camera"),
+  upsamplePhoto: $("upsample-photo"),
+};
+
+const overlay = new Overlay($("overlay"));
+let api = loadApiBase();
+let options = loadOptions();
+let photo = null; // {file, bitmap, result} of the photo on show
+let photoRequest = 0; // ignores answers for a photo that has since been replaced
+
+// ---- status ------------------------------------------------------------------------------
+
+/** One status line (aria-live); only rewritten when it changes, so screen readers are not flooded. */
+function setStatus(state, message, tone = "info") {
+  if (ui.status.dataset.state === state && ui.status.textContent === message) return;
+  ui.status.dataset.state = state;
+  ui.status.dataset.tone = tone;
+  ui.status.textContent = message;
+}
+
+function describeApiError(error, retryInMs) {
+  const retry = retryInMs ? ` Retrying in ${Math.round(retryInMs / 1000)} s…` : "";
+  if (!(error instanceof ApiError)) return ["error", `Something went wrong: ${error?.message ?? error}.${retry}`];
+  if (error.kind === "unreachable") {
+    return ["api-unreachable", `${error.message} Check the API address in Settings and that the API is running.${retry}`];
+  }
+  if (error.kind === "timeout") return ["api-unreachable", `${error.message}${retry}`];
+  return ["api-error", `The API answered ${error.status}: ${error.message}${retry}`];
+}
+
+function showStats({ latencyMs = null, fps = null, faces = null } = {}) {
+  ui.latency.textContent = latencyMs === null ? "–" : `${Math.round(latencyMs)} ms`;
+  ui.fps.textContent = fps === null ? "–" : fps.toFixed(1);
+  ui.faceCount.textContent = faces === null ? "–" : String(faces.length);
+  ui.facesList.replaceChildren(
+    ...(faces ?? []).map((face) => {
+      const item = document.createElement("li");
+      const { x, y, width, height } = face.box;
+      item.textContent = `${faceLabel(face)} — at x ${x}, y ${y}, ${width} × ${height} px`;
+      return item;
+    }),
+  );
+}
+
+// ---- the stage (video or photo under the overlay) ------------------------------------------
+
+function showOnStage(mode, width, height) {
+  ui.stage.dataset.mode = mode;
+  if (width && height) {
+    ui.stage.style.aspectRatio = `${width} / ${height}`;
+    ui.stage.style.width = `min(100%, ${((70 * width) / height).toFixed(2)}vh)`;
+  } else {
+    ui.stage.style.aspectRatio = "";
+    ui.stage.style.width = "";
+  }
+}
+
+function applyMirror() {
+  const mirrored = ui.mirror.checked && ui.stage.dataset.mode === "camera";
+  ui.video.classList.toggle("mirrored", ui.mirror.checked);
+  if (overlay.shown && ui.stage.dataset.mode === "camera") overlay.show(overlay.shown.faces, overlay.shown.image, mirrored);
+}
+
+// ---- camera -------------------------------------------------------------------------------
+
+const loop = new FrameLoop(
+  ui.video,
+  (blob, signal) => detectFaces(api.apiBase, blob, { detector: options.detector, upsample: options.upsampleCamera }, signal),
+  (event) => {
+    if (event.type === "result") {
+      const { result, latencyMs, fps } = event;
+      overlay.show(result.faces, result.image, ui.mirror.checked);
+      showStats({ latencyMs, fps, faces: result.faces });
+      if (result.faces.length) setStatus("camera-faces", "Camera on.");
+      else setStatus("no-faces", "Camera on. No faces found — face the camera in good light.");
+    } else {
+      overlay.clear();
+      showStats();
+      const [state, message] = describeApiError(event.error, event.retryInMs);
+      setStatus(state, message, "problem");
+    }
+  },
+);
+
+function setCameraButton(running) {
+  ui.cameraButton.textContent = running ? "Stop camera" : "Start camera";
+  ui.cameraButton.setAttribute("aria-pressed", String(running));
+}
+
+async function startCamera() {
+  clearPhoto();
+  ui.cameraButton.disabled = true;
+  setStatus("camera-starting", "Starting the camera…");
+  try {
+    await openCamera(ui.video);
+  } catch (error) {
+    closeCamera(ui.video);
+    showOnStage("empty");
+    const kind = error instanceof CameraError ? error.kind : "other";
+    setStatus(`camera-${kind}`, error.message, "problem");
+    return;
+  } finally {
+    ui.cameraButton.disabled = false;
+  }
+  ui.video.srcObject.getVideoTracks()[0]?.addEventListener("ended", () => {
+    stopCamera();
+    setStatus("camera-missing", "The camera stopped (unplugged or taken by another program).", "problem");
+  });
+  showOnStage("camera", ui.video.videoWidth, ui.video.videoHeight);
+  applyMirror();
+  setCameraButton(true);
+  setStatus("camera-on", "Camera on. Looking for faces…");
+  loop.start();
+}
+
+function stopCamera() {
+  if (!loop.running && !ui.video.srcObject) return;
+  loop.stop();
+  closeCamera(ui.video);
+  overlay.clear();
+  showStats();
+  showOnStage("empty");
+  setCameraButton(false);
+  setStatus("idle", "Camera off.");
+}
+
+ui.video.addEventListener("resize", () => {
+  if (ui.stage.dataset.mode === "camera") showOnStage("camera", ui.video.videoWidth, ui.video.videoHeight);
+});
+
+// ---- photo --------------------------------------------------------------------------------
+
+function clearPhoto() {
+  photoRequest += 1;
+  photo?.bitmap?.close();
+  photo = null;
+  if (ui.photo.src) URL.revokeObjectURL(ui.photo.src);
+  ui.photo.removeAttribute("src");
+  ui.downloadButton.disabled = true;
+}
+
+async function analysePhoto(file) {
+  stopCamera();
+  clearPhoto();
+  const request = photoRequest;
+  overlay.clear();
+  showStats();
+  setStatus("photo-analysing", `Looking for faces in ${file.name}…`);
+  const bitmap = await decodeUpright(file);
+  if (request !== photoRequest) return bitmap?.close();
+  photo = { file, bitmap, result: null };
+  if (bitmap) {
+    ui.photo.src = URL.createObjectURL(file);
+    ui.photo.alt = `The chosen photo, ${file.name}`;
+    showOnStage("photo", bitmap.width, bitmap.height);
+  } else {
+    showOnStage("empty");
+  }
+  const started = performance.now();
+  let result;
+  try {
+    const body = await bodyToSend(file, bitmap);
+    result = await detectFaces(api.apiBase, body, { detector: options.detector, upsample: options.upsamplePhoto });
+  } catch (error) {
+    if (request !== photoRequest) return;
+    const [state, message] = describeApiError(error);
+    setStatus(state, message, "problem");
+    return;
+  }
+  if (request !== photoRequest) return;
+  photo.result = result;
+  overlay.show(result.faces, result.image, false);
+  showStats({ latencyMs: performance.now() - started, faces: result.faces });
+  ui.downloadButton.disabled = !bitmap;
+  const count = result.faces.length;
+  const found = count ? `Found ${count} face${count === 1 ? "" : "s"} in ${file.name}.` : `No faces found in ${file.name}.`;
+  const undisplayable = bitmap ? "" : " This browser cannot display this image format.";
+  setStatus(count ? "photo-faces" : "no-faces", found + undisplayable);
+}
+
+ui.photoButton.addEventListener("click", () => ui.photoInput.click());
+ui.photoInput.addEventListener("change", () => {
+  const [file] = ui.photoInput.files;
+  if (file) analysePhoto(file);
+  ui.photoInput.value = ""; // choosing the same file again still fires "change"
+});
+
+ui.downloadButton.addEventListener("click", async () => {
+  if (!photo?.bitmap || !photo.result) return;
+  try {
+    const png = await annotatedPng(photo.bitmap, photo.result);
+    downloadBlob(png, `${photo.file.name.replace(/\.[^.]*$/, "") || "photo"}-faces.png`);
+  } catch (error) {
+    setStatus("error", `The annotated image could not be made: ${error.message}`, "problem");
+  }
+});
+
+// Drop a photo anywhere on the page.
+let dragDepth = 0;
+document.addEventListener("dragenter", (event) => {
+  if (!event.dataTransfer?.types.includes("Files")) return;
+  dragDepth += 1;
+  ui.stage.classList.add("dragging");
+});
+document.addEventListener("dragleave", () => {
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (!dragDepth) ui.stage.classList.remove("dragging");
+});
+document.addEventListener("dragover", (event) => event.preventDefault());
+document.addEventListener("drop", (event) => {
+  event.preventDefault();
+  dragDepth = 0;
+  ui.stage.classList.remove("dragging");
+  const [file] = event.dataTransfer?.files ?? [];
+  if (file) analysePhoto(file);
+});
+
+// ---- settings -----------------------------------------------------------------------------
+
+function showApiInUse() {
+  const note = { query: " (set by ?api= in the page address)", saved: " (saved in this browser)", config: "" }[api.source];
+  ui.apiInUse.textContent = `Using ${describeApiBase(api.apiBase)}${note}.`;
+}
+
+ui.apiBase.value = api.apiBase;
+showApiInUse();
+ui.apiForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  api = saveApiBase(ui.apiBase.value);
+  ui.apiBase.value = api.apiBase;
+  showApiInUse();
+});
+
+for (const [control, key, parse] of [
+  [ui.detector, "detector", String],
+  [ui.upsampleCamera, "upsampleCamera", Number],
+  [ui.upsamplePhoto, "upsamplePhoto", Number],
+]) {
+  control.value = String(options[key]);
+  control.addEventListener("change", () => {
+    options = { ...options, [key]: parse(control.value) };
+    saveOptions(options);
+  });
+}
+
+ui.mirror.checked = options.mirror;
+ui.mirror.addEventListener("change", () => {
+  options = { ...options, mirror: ui.mirror.checked };
+  saveOptions(options);
+  applyMirror();
+});
+
+ui.cameraButton.addEventListener("click", () => (loop.running ? stopCamera() : startCamera()));
+
+showOnStage("empty");
+showStats();
+setStatus("idle", "Press Start camera, or choose or drop a photo.");
+document.documentElement.dataset.ready = "true";

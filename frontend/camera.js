@@ -1,0 +1,131 @@
+// The webcam: opening it, grabbing downscaled JPEG frames, and the send loop (one request in
+// flight at a time, retrying with backoff while the API is unreachable or failing).
+
+const MAX_FRAME_WIDTH = 640;
+const JPEG_QUALITY = 0.85;
+const BACKOFF_MS = [1000, 2000, 4000, 8000];
+const FPS_WINDOW_MS = 3000;
+
+export class CameraError extends Error {
+  /** kind: "denied", "missing", "insecure", "busy" or "other". */
+  constructor(kind, message) {
+    super(message);
+    this.name = "CameraError";
+    this.kind = kind;
+  }
+}
+
+const CAMERA_ERRORS = {
+  NotAllowedError: ["denied", "Camera permission was denied. Allow camera access for this site in the browser's site settings, then press Start camera again — or choose a photo instead."],
+  SecurityError: ["denied", "The browser blocked camera access on this page. Choose a photo instead."],
+  NotFoundError: ["missing", "No camera was found. Connect a camera and press Start camera again — or choose a photo instead."],
+  OverconstrainedError: ["missing", "No camera here matches what this page asks for. Choose a photo instead."],
+  NotReadableError: ["busy", "The camera is in use by another program or could not be started. Close the other program and try again."],
+  AbortError: ["busy", "The camera could not be started. Try again."],
+};
+
+/** Front ("user") camera stream shown in `video`; throws CameraError. */
+export async function openCamera(video) {
+  if (!window.isSecureContext || !navigator.mediaDevices?.getUserMedia) {
+    throw new CameraError("insecure", "The camera only works on a secure page (https:// or http://localhost). Choose a photo instead.");
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      audio: false,
+      video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 } },
+    });
+  } catch (error) {
+    const [kind, message] = CAMERA_ERRORS[error?.name] ?? ["other", `The camera could not be started (${error?.name ?? "unknown error"}).`];
+    throw new CameraError(kind, message);
+  }
+  video.srcObject = stream;
+  await video.play();
+  return stream;
+}
+
+export function closeCamera(video) {
+  video.srcObject?.getTracks().forEach((track) => track.stop());
+  video.srcObject = null;
+}
+
+function sleep(ms, signal) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  });
+}
+
+function nextVideoFrame(video) {
+  return new Promise((resolve) =>
+    video.requestVideoFrameCallback ? video.requestVideoFrameCallback(() => resolve()) : requestAnimationFrame(() => resolve()),
+  );
+}
+
+/** The current video frame, at most MAX_FRAME_WIDTH wide, as a JPEG Blob and its size. */
+async function grabFrame(video, canvas) {
+  const scale = Math.min(1, MAX_FRAME_WIDTH / video.videoWidth);
+  canvas.width = Math.round(video.videoWidth * scale);
+  canvas.height = Math.round(video.videoHeight * scale);
+  canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", JPEG_QUALITY));
+  return { blob, width: canvas.width, height: canvas.height };
+}
+
+/**
+ * Sends frames one at a time: the next frame is grabbed only when the previous answer is
+ * back, so a slow API lowers the frame rate instead of queueing requests.
+ * analyse(blob, signal) → API result; report(event) gets {type: "result", result, latencyMs, fps}
+ * or {type: "error", error, retryInMs}.
+ */
+export class FrameLoop {
+  constructor(video, analyse, report) {
+    this.video = video;
+    this.analyse = analyse;
+    this.report = report;
+    this.canvas = document.createElement("canvas");
+    this.controller = null;
+  }
+
+  get running() {
+    return this.controller !== null;
+  }
+
+  start() {
+    if (this.controller) return;
+    this.controller = new AbortController();
+    this.#run(this.controller.signal);
+  }
+
+  stop() {
+    this.controller?.abort();
+    this.controller = null;
+  }
+
+  async #run(signal) {
+    const finished = [];
+    let failures = 0;
+    while (!signal.aborted) {
+      await nextVideoFrame(this.video);
+      if (signal.aborted) return;
+      const frame = await grabFrame(this.video, this.canvas);
+      const started = performance.now();
+      try {
+        const result = await this.analyse(frame.blob, signal);
+        if (signal.aborted) return;
+        const now = performance.now();
+        finished.push(now);
+        while (finished[0] < now - FPS_WINDOW_MS) finished.shift();
+        const fps = finished.length > 1 ? ((finished.length - 1) * 1000) / (now - finished[0]) : 0;
+        failures = 0;
+        this.report({ type: "result", result, latencyMs: now - started, fps });
+      } catch (error) {
+        if (signal.aborted) return;
+        const retryInMs = BACKOFF_MS[Math.min(failures, BACKOFF_MS.length - 1)];
+        failures += 1;
+        this.report({ type: "error", error, retryInMs });
+        await sleep(retryInMs, signal);
+      }
+    }
+  }
+}

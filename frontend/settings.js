@@ -1,0 +1,68 @@
+// Where the API is (?api=, else the address the user saved, else config.js) and how to call it.
+import config from "./config.js";
+
+const OPTIONS_KEY = "faces.options";
+const API_KEY = "faces.apiBase";
+
+export const DEFAULT_OPTIONS = Object.freeze({
+  detector: "hog",
+  upsampleCamera: 0, // webcam faces are large; upsample 0 is ~4x faster than 1 at 640x480
+  upsamplePhoto: 1,
+  mirror: true,
+});
+
+// localStorage throws when storage is disabled; the page then works without remembering.
+function read(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function write(key, value) {
+  try {
+    if (value === null) localStorage.removeItem(key);
+    else localStorage.setItem(key, value);
+  } catch {
+    // not remembered: lasts for this visit only
+  }
+}
+
+export function normaliseApiBase(value) {
+  return String(value ?? "").trim().replace(/\/+$/, "");
+}
+
+/** { apiBase, source: "query" | "saved" | "config" }; "" means the page's own origin. */
+export function loadApiBase(search = location.search) {
+  const fromQuery = new URLSearchParams(search).get("api");
+  if (fromQuery !== null) return { apiBase: normaliseApiBase(fromQuery), source: "query" };
+  const saved = read(API_KEY);
+  if (saved !== null) return { apiBase: normaliseApiBase(saved), source: "saved" };
+  return { apiBase: normaliseApiBase(config.apiBase), source: "config" };
+}
+
+/** Remembers the API address the user typed; an empty value forgets it (back to config.js). */
+export function saveApiBase(value) {
+  const apiBase = normaliseApiBase(value);
+  write(API_KEY, apiBase || null);
+  return apiBase ? { apiBase, source: "saved" } : { apiBase: normaliseApiBase(config.apiBase), source: "config" };
+}
+
+export function loadOptions() {
+  let saved = {};
+  try {
+    saved = JSON.parse(read(OPTIONS_KEY) ?? "{}") ?? {};
+  } catch {
+    // corrupt: defaults
+  }
+  return { ...DEFAULT_OPTIONS, ...saved };
+}
+
+export function saveOptions(options) {
+  write(OPTIONS_KEY, JSON.stringify(options));
+}
+
+export function describeApiBase(apiBase) {
+  return apiBase || `${location.origin} (this page's own server)`;
+}
