@@ -27,3 +27,14 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   fi
   echo "$digest" > "$stamp"
 fi
+
+# The browser tests (tests/test_browser.py) drive Debian's Chromium; they skip without it.
+if [ "$profile" = dev ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "setup: could not install chromium; the browser tests will be skipped" >&2
+  else
+    echo "setup: /usr/bin/chromium is absent and this is not root: the browser tests will be skipped" \
+      "(install it with: sudo apt-get install -y chromium)" >&2
+  fi
+fi
