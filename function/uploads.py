@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from function.errors import InvalidImage, InvalidRequest, UnsupportedMediaType
 
@@ -32,7 +32,7 @@ def image_bytes(body: bytes, content_type: str) -> bytes:
 def _json_image(body: bytes) -> bytes:
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: deeply nested
         raise InvalidRequest("The body is not valid JSON.", code="invalid_json")
     if not isinstance(document, dict) or not isinstance(document.get("image"), str):
         raise InvalidRequest('The JSON body must be an object with a string field "image".', code="missing_image")
@@ -42,7 +42,8 @@ def _json_image(body: bytes) -> bytes:
         if ";base64" not in header:
             raise InvalidImage("A data: URL must be base64-encoded (data:image/...;base64,...).", code="invalid_base64")
     try:
-        return base64.b64decode(text.replace("\n", "").replace("\r", ""), validate=True)
+        # Whitespace anywhere is ignored, as browsers' atob() does (line-wrapped or spaced base64).
+        return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
         raise InvalidImage('The "image" field is not valid base64.', code="invalid_base64")
 
@@ -93,6 +94,8 @@ def _multipart_field(body: bytes, boundary: bytes | None, field: str) -> bytes:
         parser.finalize()
     except Exception:
         raise InvalidRequest("The multipart body is malformed.", code="invalid_multipart")
+    if parser.state != MultipartState.END:
+        raise InvalidRequest("The multipart body is truncated (no closing boundary).", code="invalid_multipart")
     for name, content in parts:
         if name == field.encode():
             return bytes(content)
