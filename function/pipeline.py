@@ -69,7 +69,8 @@ class FaceGenderPipeline:
     def analyze_image(self, image: Image.Image, detector: Detector, upsample: int, max_side: int) -> Analysis:
         classifier = self.classifier
         start = time.perf_counter()
-        boxes = sorted(detect_faces(image, detector, upsample, max_side), key=lambda b: b.area, reverse=True)
+        threads = self.settings.detect_threads
+        boxes = sorted(detect_faces(image, detector, upsample, max_side, threads), key=lambda b: b.area, reverse=True)
         detected = time.perf_counter()
         faces = []
         if boxes:
