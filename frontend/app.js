@@ -115,7 +115,8 @@ function setCameraButton(running) {
 
 async function startCamera() {
   clearPhoto();
-  ui.cameraButton.disabled = true;
+  // aria-disabled, not disabled: a disabled button would drop the keyboard focus
+  ui.cameraButton.setAttribute("aria-disabled", "true");
   setStatus("camera-starting", "Starting the camera…");
   try {
     await openCamera(ui.video);
@@ -126,7 +127,7 @@ async function startCamera() {
     setStatus(`camera-${kind}`, error.message, "problem");
     return;
   } finally {
-    ui.cameraButton.disabled = false;
+    ui.cameraButton.removeAttribute("aria-disabled");
   }
   ui.video.srcObject.getVideoTracks()[0]?.addEventListener("ended", () => {
     stopCamera();
@@ -276,7 +277,11 @@ ui.mirror.addEventListener("change", () => {
   applyMirror();
 });
 
-ui.cameraButton.addEventListener("click", () => (loop.running ? stopCamera() : startCamera()));
+ui.cameraButton.addEventListener("click", () => {
+  if (ui.cameraButton.getAttribute("aria-disabled") === "true") return; // still starting
+  if (loop.running) stopCamera();
+  else startCamera();
+});
 
 showOnStage("empty");
 showStats();
