@@ -46,7 +46,7 @@ def logits_of(model: nn.Module, crops: FaceCrops, batch_size: int = 128) -> torc
     model.eval()
     loader = DataLoader(crops, batch_size=batch_size, num_workers=1)
     with torch.no_grad():
-        return torch.cat([model(x) for x, _ in loader])
+        return torch.cat([model(x.contiguous(memory_format=torch.channels_last)) for x, _ in loader])
 
 
 def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
@@ -61,7 +61,7 @@ def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
         return loss
 
     optimizer.step(closure)
-    return round(float(log_t.exp()), 4)
+    return round(log_t.exp().item(), 4)
 
 
 def validate(logits: torch.Tensor, targets: torch.Tensor, sources: list[str]) -> dict:
@@ -99,12 +99,11 @@ def main(argv: list[str] | None = None) -> dict:
     spec = make_spec(args.input_size, args.margin)
     sources = tuple(args.sources.split(","))
 
-    samples = load_samples(args.data)
+    samples = [s for s in load_samples(args.data) if s.source.startswith(sources)]
     found = detect_all(args.data, samples, args.cache)
     boxes, detected = training_boxes(samples, found)
     train_samples, val_samples = split(samples, args.seed)
-    train_samples = [s for s in train_samples if s.source.startswith(sources)]
-    val_samples = [s for s in val_samples if s.source.startswith(sources) and detected[s.path]]
+    val_samples = [s for s in val_samples if detected[s.path]]
     rng = random.Random(args.seed)
     if args.train_limit:
         train_samples = rng.sample(train_samples, min(args.train_limit, len(train_samples)))
@@ -119,13 +118,15 @@ def main(argv: list[str] | None = None) -> dict:
     counts = np.bincount(train_set.targets, minlength=len(LABELS))
     class_weights = torch.tensor(counts.sum() / (len(LABELS) * np.maximum(counts, 1)), dtype=torch.float32)
     loss_fn = nn.CrossEntropyLoss(weight=class_weights)
-    model = gender_mobilenet_v2(len(LABELS))
+    # channels-last convolutions train about twice as fast on CPU here
+    model = gender_mobilenet_v2(len(LABELS)).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     generator = torch.Generator().manual_seed(args.seed)
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True, generator=generator,
                         num_workers=args.workers, persistent_workers=False)
     steps_per_epoch = min(len(loader), args.max_steps or len(loader))
-    total_steps, warmup = args.epochs * steps_per_epoch, min(100, steps_per_epoch)
+    total_steps = args.epochs * steps_per_epoch
+    warmup = max(1, min(100, total_steps // 10))
 
     def lr_factor(step: int) -> float:
         if step < warmup:
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict:
         for step, (x, y) in enumerate(loader):
             if step >= steps_per_epoch:
                 break
-            loss = loss_fn(model(x), y)
+            loss = loss_fn(model(x.contiguous(memory_format=torch.channels_last)), y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
