@@ -19,6 +19,11 @@ export function facesUrl(apiBase, { detector, upsample }) {
   return url;
 }
 
+function either(signal, timeout) {
+  if (!signal) return timeout;
+  return AbortSignal.any ? AbortSignal.any([signal, timeout]) : signal; // older browsers: no timeout
+}
+
 /** Faces in an image Blob; throws ApiError, or an AbortError when `signal` aborts. */
 export async function detectFaces(apiBase, image, options, signal) {
   const timeout = AbortSignal.timeout(TIMEOUT_MS);
@@ -28,7 +33,7 @@ export async function detectFaces(apiBase, image, options, signal) {
       method: "POST",
       body: image,
       headers: { "Content-Type": image.type || "application/octet-stream" },
-      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      signal: either(signal, timeout),
       cache: "no-store",
     });
   } catch (error) {

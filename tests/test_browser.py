@@ -24,7 +24,7 @@ from browser_support import (
     screenshot_array,
     write_y4m,
 )
-from conftest import FACE_PHOTOS, composite, encode, gender_of
+from conftest import FACE_PHOTOS, NO_FACE_PHOTO, composite, encode, gender_of
 from live_server import free_port, live_server
 
 if not CHROMIUM.exists():
@@ -261,6 +261,10 @@ def test_drop_photo_and_api_error_message(server, page):
     page.evaluate(drop, [photo.name, list(photo.read_bytes()), "image/jpeg"])
     [box] = wait_for_boxes(page, 1)
     assert box["gender"] == gender_of(photo)
+
+    page.evaluate(drop, [NO_FACE_PHOTO.name, list(NO_FACE_PHOTO.read_bytes()), "image/jpeg"])
+    assert wait_for_state(page, "no-faces") == f"No faces found in {NO_FACE_PHOTO.name}."
+    assert drawn_boxes(page) == [] and page.text_content("#face-count") == "0"
 
     # not an image: the page shows the API's own message
     junk = b"this is not an image"
