@@ -33,6 +33,7 @@ let api = loadApiBase();
 let options = loadOptions();
 let photo = null; // {file, bitmap, result} of the photo on show
 let photoRequest = 0; // ignores answers for a photo that has since been replaced
+let cameraRequest = 0; // a camera that opens after the user moved on is closed again
 
 // ---- status ------------------------------------------------------------------------------
 
@@ -115,6 +116,7 @@ function setCameraButton(running) {
 
 async function startCamera() {
   clearPhoto();
+  const request = ++cameraRequest;
   // aria-disabled, not disabled: a disabled button would drop the keyboard focus
   ui.cameraButton.setAttribute("aria-disabled", "true");
   setStatus("camera-starting", "Starting the camera…");
@@ -122,6 +124,7 @@ async function startCamera() {
     await openCamera(ui.video);
   } catch (error) {
     closeCamera(ui.video);
+    if (request !== cameraRequest) return; // the user has moved on (e.g. chose a photo)
     showOnStage("empty");
     const kind = error instanceof CameraError ? error.kind : "other";
     setStatus(`camera-${kind}`, error.message, "problem");
@@ -129,6 +132,7 @@ async function startCamera() {
   } finally {
     ui.cameraButton.removeAttribute("aria-disabled");
   }
+  if (request !== cameraRequest) return closeCamera(ui.video);
   ui.video.srcObject.getVideoTracks()[0]?.addEventListener("ended", () => {
     stopCamera();
     setStatus("camera-missing", "The camera stopped (unplugged or taken by another program).", "problem");
@@ -141,6 +145,7 @@ async function startCamera() {
 }
 
 function stopCamera() {
+  cameraRequest += 1;
   if (!loop.running && !ui.video.srcObject) return;
   loop.stop();
   closeCamera(ui.video);
