@@ -56,7 +56,7 @@ MIB = 1024 * 1024
 
 def pip_install(package_dir: Path, *args: str) -> None:
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-               "--no-compile", "--target", str(package_dir), *args]
+               "--no-compile", "--root-user-action=ignore", "--target", str(package_dir), *args]
     subprocess.run(command, check=True)
 
 
@@ -122,6 +122,18 @@ def largest_entries(package_dir: Path, count: int = 8) -> list[tuple[str, int]]:
     return sorted(sizes, key=lambda item: item[1], reverse=True)[:count]
 
 
+def within_budget(package_dir: Path, budget_mib: float) -> bool:
+    """Prints the unzipped size and its largest parts; False (and why, on stderr) when over budget."""
+    size = tree_size(package_dir)
+    for name, entry_size in largest_entries(package_dir):
+        print(f"  {entry_size / MIB:7.1f} MiB  {name}")
+    print(f"{package_dir}: {size / MIB:.1f} MiB unzipped (budget {budget_mib:g} MiB)")
+    if size > budget_mib * MIB:
+        print(f"error: the package is {(size - budget_mib * MIB) / MIB:.1f} MiB over the budget", file=sys.stderr)
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--package-dir", type=Path, default=ROOT / "dist" / "lambda",
@@ -142,12 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     remove_unused(package_dir)
     compile_bytecode(package_dir)
 
-    size = tree_size(package_dir)
-    for name, entry_size in largest_entries(package_dir):
-        print(f"  {entry_size / MIB:7.1f} MiB  {name}")
-    print(f"{package_dir}: {size / MIB:.1f} MiB unzipped (budget {args.budget_mib:g} MiB)")
-    if size > args.budget_mib * MIB:
-        print(f"error: the package is over the budget by {(size - args.budget_mib * MIB) / MIB:.1f} MiB", file=sys.stderr)
+    if not within_budget(package_dir, args.budget_mib):
         return 1
     if not args.no_zip:
         zip_path = package_dir.with_suffix(".zip")
