@@ -65,6 +65,14 @@ def matches(drawn: dict, expected: dict, tolerance: float) -> bool:
     return all(abs(drawn[k] - expected[k]) <= tolerance for k in ("x", "y", "width", "height"))
 
 
+def same_face(drawn: dict, expected: dict) -> bool:
+    """Centres within 10 px and sizes within 25 %: the detector's scale steps may differ on a re-encoded frame."""
+    centre = all(
+        abs(drawn[p] + drawn[s] / 2 - expected[p] - expected[s] / 2) <= 10 for p, s in (("x", "width"), ("y", "height"))
+    )
+    return centre and all(abs(drawn[s] / expected[s] - 1) <= 0.25 for s in ("width", "height"))
+
+
 def check_screenshot_boxes(page, boxes: list[dict], name: str) -> np.ndarray:
     """Box-coloured pixels along every drawn box's edges in a screenshot of the stage."""
     png = page.locator("#stage").screenshot()
@@ -177,7 +185,7 @@ def test_camera_boxes_follow_faces_mirrored_and_not(server, page):
         assert len(boxes) == 2
         for want in expected:
             # the page sent its own JPEG of the camera frame: same content, so nearly the same box
-            [drawn] = [b for b in boxes if matches(b["image"], want["box"], tolerance=12)]
+            [drawn] = [b for b in boxes if same_face(b["image"], want["box"])]
             assert drawn["gender"] == want["gender"]
             assert re.fullmatch(rf"{want['gender'].capitalize()} \d{{1,3}}%", drawn["label"])
             box = drawn["image"]
@@ -192,7 +200,7 @@ def test_camera_boxes_follow_faces_mirrored_and_not(server, page):
         # the video itself is shown flipped exactly when the boxes are
         shown_as = mean_difference(pixels, ImageOps.mirror(frame) if mirrored else frame)
         shown_other = mean_difference(pixels, frame if mirrored else ImageOps.mirror(frame))
-        assert shown_as < 25 < shown_other, (shown_as, shown_other)
+        assert shown_as < 8 and shown_other > 25, (shown_as, shown_other)  # also: not too dark or bright
     assert page.text_content("#face-count") == "2"
     assert re.fullmatch(r"\d+ ms", page.text_content("#latency"))
     # backpressure: frames go one at a time, as JPEGs of at most 640 px wide, with upsample 0
@@ -236,7 +244,7 @@ def test_upload_rotated_photo_and_download(server, page):
         assert matches(drawn["display"], {k: v * scale for k, v in want["box"].items()}, tolerance=1)
     pixels = check_screenshot_boxes(page, boxes, "upload-rotated.png")
     # the photo is shown upright (EXIF applied), not as stored
-    assert mean_difference(pixels, upright) < 25
+    assert mean_difference(pixels, upright) < 12
 
     with page.expect_download() as download:
         page.get_by_role("button", name="Download annotated image").click()
@@ -323,6 +331,8 @@ def test_permission_denied(playwright, server, y4m):
 
 
 def test_no_camera(playwright, server):
+    if any(Path("/dev").glob("video*")):
+        pytest.skip("this machine has a real camera (/dev/video*)")
     browser = launch(playwright, "--use-fake-ui-for-media-stream")  # no fake device: no camera at all
     try:
         page = browser.new_page()
