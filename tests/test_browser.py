@@ -296,6 +296,22 @@ def test_api_down_then_back(server, page):
         assert wait_for_state(page, "camera-faces") == "Camera on."
 
 
+def test_settings_are_remembered(server, page):
+    page.goto(f"{server}/")
+    assert page.text_content("#api-in-use") == f"Using {server} (this page's own server)."
+    page.get_by_text("Settings").click()
+    page.get_by_label("API address").fill("https://faces.example.test/Prod/")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_label("Face detector").select_option("cnn")
+    page.get_by_label("Upsample, camera").select_option("2")
+    page.reload()
+    assert page.input_value("#api-base") == "https://faces.example.test/Prod"
+    assert page.text_content("#api-in-use") == "Using https://faces.example.test/Prod (saved in this browser)."
+    assert page.input_value("#detector") == "cnn" and page.input_value("#upsample-camera") == "2"
+    page.goto(f"{server}/?api=http://127.0.0.1:9")
+    assert page.text_content("#api-in-use") == "Using http://127.0.0.1:9 (set by ?api= in the page address)."
+
+
 def test_phone_screen_and_keyboard(browser, server):
     context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True, has_touch=True)
     try:
