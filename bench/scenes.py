@@ -4,6 +4,7 @@ moved with it, so recall can be measured against known positions."""
 
 from __future__ import annotations
 
+import io
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,11 @@ class Scene:
     name: str
     image: Image.Image
     faces: list[Box]
+
+    def jpeg(self) -> bytes:
+        buffer = io.BytesIO()
+        self.image.save(buffer, "JPEG", quality=90)
+        return buffer.getvalue()
 
 
 def face_photos(paths: list[Path]) -> list[FacePhoto]:
@@ -113,3 +119,34 @@ def matched(truth: list[Box], found: list[Box], threshold: float = 0.5) -> int:
 def iou(a: Box, b: Box) -> float:
     inter = a.intersection_area(b)
     return inter / max(1, a.area + b.area - inter)
+
+
+LFW = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "lfw"
+
+# (name, canvas size, face widths range, faces per image, images, upsample the service uses)
+CATEGORIES = [
+    ("single", (1200, 900), (250, 450), 1, 12, 1),
+    ("webcam", (640, 480), (150, 200), 1, 12, 0),
+    ("group", (1600, 900), (40, 220), 12, 8, 1),
+    ("phone", (4032, 3024), (300, 800), 4, 3, 1),
+]
+
+
+def lfw_face_photos(count: int, rng: random.Random, lfw: Path = LFW) -> list[FacePhoto]:
+    paths = sorted((lfw / "deepfunneled").glob("*/*.jpg"))
+    return face_photos(rng.sample(paths, count))
+
+
+def benchmark_scenes(names: set[str] | None = None, seed: int = 0) -> list[tuple[Scene, int]]:
+    """The fixed benchmark set, or the named categories of it: (scene, upsample the service
+    would use for it). Each category has its own random stream, so a subset is the same."""
+    photos = lfw_face_photos(60, random.Random(seed))
+    scenes = []
+    for name, size, (smallest, largest), faces, images, upsample in CATEGORIES:
+        if names is not None and name not in names:
+            continue
+        rng = random.Random(f"{seed}-{name}")
+        for _ in range(images):
+            widths = [rng.randint(smallest, largest) for _ in range(faces)]
+            scenes.append((crowd(name, size, photos, widths, rng), upsample))
+    return scenes

@@ -51,3 +51,14 @@ class SeedStack:
             "total": (classified - start) * 1000,
         }
         return faces, timings
+
+
+def seed_stack_or_reason() -> tuple[SeedStack | None, str]:
+    """The seed stack, or None and why it cannot be built here (no torch, no ../shared)."""
+    if not SEED_CHECKPOINT.is_file():
+        return None, f"{SEED_CHECKPOINT} is absent"
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return None, "torch is not installed (the dev setup has it)"
+    return SeedStack(), ""

@@ -82,15 +82,19 @@ class _PerThreadDlibModel:
     def __init__(self, constructor, *args):
         self._constructor, self._args = constructor, args
         self._local = threading.local()
+        self._first = None
 
     @property
     def _model(self):
-        return getattr(self._local, "model", None)
+        """The first model built on any thread, None while none has been."""
+        return self._first
 
     def __call__(self, *args, **kwargs):
-        model = self._model
+        model = getattr(self._local, "model", None)
         if model is None:
             model = self._local.model = self._constructor(*self._args)
+            if self._first is None:
+                self._first = model
         return model(*args, **kwargs)
 
 
@@ -139,8 +143,10 @@ def detect_faces(
 ) -> list[Box]:
     """Find every face in an RGB image; boxes are in the image's own pixels, clipped to it.
 
-    Images whose longer side exceeds max_side are downscaled for detection only. With
-    threads > 1, HOG detection of a large enough image is spread over that many threads.
+    Images whose longer side exceeds max_side are downscaled for detection only. Detection
+    runs on a pool of `threads` threads shared by all callers, which bounds both the CPU it
+    takes and the number of dlib detectors built (one per thread, ~1.4 s of CPU each). With
+    threads > 1, HOG detection of a large enough image is spread over the pool.
     """
     width, height = image.size
     scale = min(1.0, max_side / max(width, height))
@@ -151,7 +157,7 @@ def detect_faces(
     if threads > 1 and detector == "hog" and upsample >= 1 and max(image.size) >= MIN_TILED_SIDE_FACTOR * seam_overlap(upsample):
         boxes = _detect_tiled(pixels, upsample, threads)
     else:
-        boxes = _locate(pixels, detector, upsample)
+        boxes = _executor(threads).submit(_locate, pixels, detector, upsample).result()
     if scale < 1.0:
         boxes = [box.scaled(1.0 / scale) for box in boxes]
     boxes = [box.clipped(width, height) for box in boxes]
@@ -196,6 +202,19 @@ def strip_spans(length: int, count: int, overlap: int, lighter: float) -> list[t
 @lru_cache(maxsize=None)
 def _executor(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="detect")
+
+
+def warm_up(threads: int) -> None:
+    """Build the HOG detector of every thread of the pool, so no request pays for it."""
+    everyone_started = threading.Barrier(threads)
+    blank = np.zeros((64, 64, 3), np.uint8)
+
+    def build() -> None:
+        everyone_started.wait()  # holds each thread until all have a task: one task per thread
+        _locate(blank, "hog", 0)
+
+    for job in [_executor(threads).submit(build) for _ in range(threads)]:
+        job.result()
 
 
 def _detect_tiled(pixels: np.ndarray, upsample: int, threads: int) -> list[Box]:

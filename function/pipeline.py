@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from function.faces import Box, Detector, detect_faces
+from function.faces import warm_up as warm_up_detection
 from function.images import decode_image
 from function.inference import GenderClassifier
 from function.preprocess import preprocess
@@ -55,6 +56,7 @@ class FaceGenderPipeline:
 
     def warm_up(self) -> None:
         """Load everything a request needs (model, detector) so the first request is not slow."""
+        warm_up_detection(self.settings.detect_threads)
         self.analyze_image(Image.new("RGB", (64, 64)), "hog", 0, 64)
 
     def analyze(self, data: bytes, detector: Detector, upsample: int, max_side: int) -> Analysis:
