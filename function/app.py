@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -116,15 +117,17 @@ async def read_body(request: Request) -> bytes:
 
 
 async def analyze_request(request: Request, detector: str, upsample: int | None, max_side: int | None) -> Analysis:
-    data = image_bytes(await read_body(request), request.headers.get("content-type", ""))
     upsample = settings.default_upsample if upsample is None else upsample
     max_side = settings.default_max_side if max_side is None else max_side
     try:
+        data = image_bytes(await read_body(request), request.headers.get("content-type", ""))
         return await run_in_threadpool(pipeline.analyze, data, detector, upsample, max_side)
     except ApiError:
         raise
     except Exception as exc:  # answered as JSON 500 here: Mangum would turn a raise into plain text
-        log.exception("unexpected %s while analysing an image", type(exc).__name__)
+        # Where it failed, not the exception's message: a message may quote the request's bytes.
+        where = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("unexpected %s while analysing an image\n%s", type(exc).__name__, where)
         raise InternalError("The server failed to process the image.") from None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 
 import numpy as np
@@ -15,6 +16,8 @@ _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 # and its EPS reader runs Ghostscript in a subprocess that writes temp files.
 # (Multi-picture JPEGs from phones open through the JPEG entry, as MPO.)
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+# Pillow's DEBUG messages quote EXIF/TIFF tag values (image content): never log them.
+logging.getLogger("PIL").setLevel(logging.INFO)
 
 
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:

@@ -16,7 +16,7 @@ from typing import Iterator
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
-STARTUP_SECONDS = 120  # the app warms its models up before it accepts connections
+STARTUP_SECONDS = 300  # the app warms its models up before it accepts connections (slow on a busy machine)
 
 
 @dataclass
@@ -49,11 +49,16 @@ def _drain(stream, chunks: list[bytes]) -> None:
 
 @contextmanager
 def live_server(
-    env: dict[str, str] | None = None, cwd: Path = REPO, app: str = "function.app:app", app_dir: Path = REPO
+    env: dict[str, str] | None = None,
+    cwd: Path = REPO,
+    app: str = "function.app:app",
+    app_dir: Path = REPO,
+    factory: bool = False,
 ) -> Iterator[LiveServer]:
     """Start `uvicorn app` (one worker), wait until /healthz answers, stop it afterwards."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", app, "--app-dir", str(app_dir), "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--factory"] if factory else []
     environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     chunks: list[bytes] = []
