@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "seed-mobilenet-small.onnx"
+DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "gender-mobilenet-v2.onnx"
 
 
 def _int(name: str, default: int) -> int:
