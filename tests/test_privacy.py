@@ -119,7 +119,21 @@ class Strace:
             ["strace", "-f", "-qq", "-e", f"trace={STRACE_CALLS}", "-o", str(log), "-p", str(pid)],
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(2)  # attaching to every thread takes a moment
+        deadline = time.monotonic() + 30
+        while not self.attached(pid):
+            assert time.monotonic() < deadline and self.process.poll() is None, "strace could not attach"
+            time.sleep(0.1)
+
+    def attached(self, pid: int) -> bool:
+        """Whether strace traces every thread of the process."""
+        tracers = set()
+        for status in Path(f"/proc/{pid}/task").glob("*/status"):
+            try:
+                line = next(l for l in status.read_text().splitlines() if l.startswith("TracerPid:"))
+            except (OSError, StopIteration):
+                continue
+            tracers.add(int(line.split()[1]))
+        return tracers == {self.process.pid}
 
     def stop(self) -> str:
         self.process.terminate()
@@ -169,7 +183,7 @@ def write_opens(output: bytes) -> list[str]:
     return [line for line in output.decode(errors="replace").splitlines() if line.startswith("WRITE-OPEN")]
 
 
-def test_control_the_observers_see_starlettes_spooled_upload(observed, tmp_path_factory):
+def test_control_the_observers_see_starlettes_spooled_upload(observed):
     assert write_opens(observed.control_output), "the audit hook missed Starlette's temp file"
     if observed.control_strace is None:
         pytest.skip("strace is not installed; the audit hook alone was checked")
