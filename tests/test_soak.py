@@ -23,7 +23,7 @@ WARM_UP_REQUESTS = 200  # allocator arenas and per-thread detectors settle in th
 # Measured from request 200 to 1,000 (800 requests), RSS may grow at most 16 MiB: ~20 kB a
 # request. Keeping anything per request would break it: a decoded 250x250 photo is 188 kB,
 # its float crop tensor 77 kB, its ~14 kB upload body 11 MiB over 800 requests plus the
-# bytes object overhead and the JSON answer. Measured growth here: see the test's output.
+# bytes object overhead and the JSON answer. Measured here: 3.6 and 0.6 MiB (RSS ~160-200 MiB).
 RSS_GROWTH_LIMIT = 16 * 1024 * 1024
 IMAGES = [p.read_bytes() for p in [*FACE_PHOTOS, NO_FACE_PHOTO]]
 
