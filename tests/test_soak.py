@@ -20,10 +20,10 @@ REQUESTS = 1000
 CONCURRENCY = 8
 WARM_UP_REQUESTS = 200  # allocator arenas and per-thread detectors settle in these
 # The first requests on each new server thread build its dlib detector (seconds on a busy machine).
-# Measured from request 200 to 1,000 (800 requests), RSS may grow at most 16 MiB: ~20 kB a
-# request. Keeping anything per request would break it: a decoded 250x250 photo is 188 kB,
-# its float crop tensor 77 kB, its ~14 kB upload body 11 MiB over 800 requests plus the
-# bytes object overhead and the JSON answer. Measured here: 3.6 and 0.6 MiB (RSS ~160-200 MiB).
+# Measured from request 200 to 1,000 (800 requests), RSS may grow at most 16 MiB, ~20 kB a
+# request: any per-request retention of a decoded photo (188 kB at 250x250), its crop tensor
+# (77 kB) or the parsed body's copies breaks it; a leak of only the raw ~9 kB upload body
+# (7 MiB here) would not, that one needs ~2,000 requests to show. Measured: 3.6 and 0.6 MiB.
 RSS_GROWTH_LIMIT = 16 * 1024 * 1024
 IMAGES = [p.read_bytes() for p in [*FACE_PHOTOS, NO_FACE_PHOTO]]
 
