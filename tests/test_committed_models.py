@@ -1,0 +1,37 @@
+"""The trained models committed in function/models carry their metadata and read faces right."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from conftest import FACE_PHOTOS, gender_of
+from function.faces import detect_faces
+from function.inference import GenderClassifier
+from function.preprocess import preprocess
+from function.settings import DEFAULT_MODEL_PATH
+
+MODELS = DEFAULT_MODEL_PATH.parent
+TRAINED = [MODELS / "gender-mobilenet-v2.onnx", MODELS / "gender-mobilenet-v2-lfw.onnx"]
+
+
+def test_the_default_model_is_ours():
+    assert DEFAULT_MODEL_PATH == TRAINED[0]
+
+
+@pytest.mark.parametrize("path", TRAINED, ids=[p.stem for p in TRAINED])
+def test_trained_model_metadata(path):
+    classifier = GenderClassifier(path)
+    assert classifier.spec.labels == ("female", "male") and classifier.spec.scale == pytest.approx(1 / 255)
+    assert 0.2 < classifier.temperature < 5
+    validation = classifier.info["metrics"]["validation"]
+    assert validation["all"]["accuracy"] > 90 and len(classifier.info["source_checkpoint_sha256"]) == 64
+
+
+@pytest.mark.parametrize("path", TRAINED, ids=[p.stem for p in TRAINED])
+def test_trained_model_reads_the_fixture_faces(path):
+    classifier = GenderClassifier(path)
+    for photo in FACE_PHOTOS:
+        image = Image.open(photo).convert("RGB")
+        probabilities = classifier.probabilities(preprocess(image, detect_faces(image)[:1], classifier.spec))[0]
+        assert classifier.spec.labels[probabilities.argmax()] == gender_of(photo), photo.name
