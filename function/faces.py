@@ -164,7 +164,13 @@ def detect_faces(
     return [box for box in boxes if box.width > 0 and box.height > 0]
 
 
+# dlib's CNN raises on images under ~10 px a side (after upsampling); no face fits there anyway.
+CNN_MIN_SIDE = 16
+
+
 def _locate(pixels: np.ndarray, detector: Detector, upsample: int) -> list[Box]:
+    if detector == "cnn" and min(pixels.shape[:2]) * 2**upsample < CNN_MIN_SIDE:
+        return []
     locations = face_recognition().face_locations(pixels, number_of_times_to_upsample=upsample, model=detector)
     return [Box(left, top, right, bottom) for top, right, bottom, left in locations]
 
