@@ -31,9 +31,6 @@ LAMBDA_WHEELS = [
 ]
 # Published as an sdist only (pure Python): installed without the platform flags.
 SDIST_ONLY = "face_recognition_models"
-# Installed --no-deps: its "dlib" requirement would compile; dlib-bin provides the module.
-# Same pin as scripts/setup.sh.
-FACE_RECOGNITION = "face_recognition==1.3.0"
 # Relative to the package root. Everything here is either tooling or data the service never
 # reads; tests/test_serverless.py runs the built package without them.
 UNUSED = (
@@ -66,7 +63,7 @@ def install_dependencies(package_dir: Path) -> None:
     wheels = [line for line in requirements if not line.lower().startswith(SDIST_ONLY)]
     sdists = [line for line in requirements if line.lower().startswith(SDIST_ONLY)]
     pip_install(package_dir, *LAMBDA_WHEELS, *wheels)
-    pip_install(package_dir, "--no-deps", *sdists, FACE_RECOGNITION)
+    pip_install(package_dir, "--no-deps", *sdists, "-r", str(ROOT / "requirements-no-deps.txt"))
 
 
 def copy_function(package_dir: Path, model: Path) -> None:

