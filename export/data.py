@@ -7,7 +7,7 @@ import io
 import json
 import random
 from dataclasses import dataclass
-from multiprocessing import Pool
+from multiprocessing import get_context
 from pathlib import Path
 from statistics import median
 
@@ -68,7 +68,9 @@ def detect_all(data: Path, samples: list[Sample], cache: Path, processes: int = 
     todo = [(str(data), s.path, s.source) for s in samples if s.path not in found]
     if todo:
         print(f"detecting faces in {len(todo)} photos with {processes} processes", flush=True)
-        with Pool(processes) as pool:
+        # spawn, not fork: a forked child inherits the locks of the parent's detection threads
+        # (held or not) and can wait on them forever.
+        with get_context("spawn").Pool(processes) as pool:
             for i, (rel, boxes) in enumerate(pool.imap_unordered(_detect, todo, chunksize=16), 1):
                 found[rel] = boxes
                 if i % 2000 == 0 or i == len(todo):

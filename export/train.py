@@ -44,7 +44,7 @@ def seed_everything(seed: int) -> None:
 
 def logits_of(model: nn.Module, crops: FaceCrops, batch_size: int = 128) -> torch.Tensor:
     model.eval()
-    loader = DataLoader(crops, batch_size=batch_size, num_workers=1)
+    loader = DataLoader(crops, batch_size=batch_size, num_workers=1, multiprocessing_context="spawn")
     with torch.no_grad():
         return torch.cat([model(x.contiguous(memory_format=torch.channels_last)) for x, _ in loader])
 
@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> dict:
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     generator = torch.Generator().manual_seed(args.seed)
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True, generator=generator,
-                        num_workers=args.workers, persistent_workers=False)
+                        num_workers=args.workers, persistent_workers=False,
+                        multiprocessing_context="spawn" if args.workers else None)  # see data.detect_all
     steps_per_epoch = min(len(loader), args.max_steps or len(loader))
     total_steps = args.epochs * steps_per_epoch
     warmup = max(1, min(100, total_steps // 10))
