@@ -163,7 +163,7 @@ async def faces(
         ],
         "image": {"width": width, "height": height},
         "model": model_summary(),
-        "timings_ms": {stage: round(ms, 2) for stage, ms in analysis.timings_ms.items()},
+        "timings_ms": rounded_timings(analysis),
     }
 
 
@@ -183,9 +183,13 @@ async def predict_model(request: Request):
             "num_faces": len(analysis.faces),
             "image": {"width": analysis.width, "height": analysis.height},
             "model": model_summary(),
-            "timings_ms": {stage: round(ms, 2) for stage, ms in analysis.timings_ms.items()},
+            "timings_ms": rounded_timings(analysis),
         },
     }
+
+
+def rounded_timings(analysis: Analysis) -> dict[str, float]:
+    return {stage: round(ms, 2) for stage, ms in analysis.timings_ms.items()}
 
 
 def model_summary() -> dict:
