@@ -2,6 +2,7 @@
 
     python -m export.train --data ../shared/data --out runs/default                    # LFW + UTKFace
     python -m export.train --data ../shared/data --out runs/lfw --sources lfw          # LFW only
+    python -m export.train ... --out runs/longer --init runs/default/best.pt           # more epochs on top of a run
 
 Writes <out>/best.pt ({state_dict, spec, info}: the epoch with the best validation balanced
 accuracy, with its fitted temperature and validation metrics) and <out>/log.json. Export it with
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", type=Path, help="start from this run's best.pt instead of ImageNet (the schedule restarts)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1, help="data loader processes")
     parser.add_argument("--train-limit", type=int, help="train on this many random training photos (quick runs)")
@@ -119,9 +121,17 @@ def main(argv: list[str] | None = None) -> dict:
     class_weights = torch.tensor(counts.sum() / (len(LABELS) * np.maximum(counts, 1)), dtype=torch.float32)
     loss_fn = nn.CrossEntropyLoss(weight=class_weights)
     # channels-last convolutions train about twice as fast on CPU here
-    model = gender_mobilenet_v2(len(LABELS)).to(memory_format=torch.channels_last)
+    model = gender_mobilenet_v2(len(LABELS), pretrained=args.init is None)
+    first_epoch = 0  # a continued run numbers its epochs after the run it starts from: fresh augmentations and order
+    if args.init:
+        start = torch.load(args.init)
+        if ModelSpec.from_json(start["spec"]) != spec:
+            parser.error(f"--init {args.init} was trained with another input size or margin")
+        model.load_state_dict(start["state_dict"])
+        first_epoch = int(start["info"]["training"]["epochs"])
+    model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    generator = torch.Generator().manual_seed(args.seed)
+    generator = torch.Generator().manual_seed(args.seed + first_epoch)
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True, generator=generator,
                         num_workers=args.workers, persistent_workers=False,
                         multiprocessing_context="spawn" if args.workers else None)  # see data.detect_all
@@ -138,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     log, best = [], None
     for epoch in range(args.epochs):
-        train_set.epoch = epoch
+        train_set.epoch = first_epoch + epoch
         model.train()
         epoch_start, running = time.time(), 0.0
         for step, (x, y) in enumerate(loader):
@@ -173,6 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
         "temperature": temperature,
         "metrics": {"validation": best["validation"], "ece_percent": {"before": ece_before, "after": ece_after}},
         "training": {"best_epoch": best["epoch"], "wall_seconds": wall, **{k: str(v) for k, v in vars(args).items()}},
+        **({"continues": start["info"]["training"]} if args.init else {}),
     }
     checkpoint = {"state_dict": torch.load(args.out / "weights.pt"), "spec": spec.to_json(), "info": info}
     torch.save(checkpoint, args.out / "best.pt")

@@ -84,3 +84,20 @@ def test_train_a_few_steps_and_export_with_parity(data_root, tmp_path):
     assert classifier.info["name"] == "gender-mobilenet-v2"
     assert classifier.info["source_checkpoint_sha256"] == onnx.sha256_of(out / "best.pt")
     assert classifier.temperature == info["temperature"]
+
+
+def test_a_run_continues_from_another_runs_weights(data_root, tmp_path):
+    common = ["--data", str(data_root), "--cache", str(tmp_path / "boxes.json"), "--input-size", "64",
+              "--max-steps", "1", "--batch-size", "4", "--workers", "0"]
+    train.main([*common, "--out", str(tmp_path / "first"), "--epochs", "1", "--lr", "0"])
+    first = torch.load(tmp_path / "first" / "best.pt")
+    info = train.main([*common, "--out", str(tmp_path / "second"), "--epochs", "1", "--lr", "0",
+                       "--init", str(tmp_path / "first" / "best.pt")])
+    second = torch.load(tmp_path / "second" / "best.pt")
+    assert info["continues"]["epochs"] == "1"
+    # with a zero learning rate only batch-norm statistics move: the weights are the first run's
+    head = "classifier.1.weight"
+    torch.testing.assert_close(second["state_dict"][head], first["state_dict"][head])
+    with pytest.raises(SystemExit):
+        train.main([*common, "--out", str(tmp_path / "third"), "--epochs", "1", "--input-size", "96",
+                    "--init", str(tmp_path / "first" / "best.pt")])
