@@ -65,6 +65,11 @@ def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
     return round(log_t.exp().item(), 4)
 
 
+def epochs_trained(info: dict) -> int:
+    """Epochs behind a checkpoint, counting the runs it continues."""
+    return int(info["training"]["epochs"]) + (epochs_trained(info["continues"]) if "continues" in info else 0)
+
+
 def validate(logits: torch.Tensor, targets: torch.Tensor, sources: list[str]) -> dict:
     predicted, target = logits.argmax(1).numpy(), targets.numpy()
     result = {"all": metrics(target, predicted, LABELS)}
@@ -128,7 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
         if ModelSpec.from_json(start["spec"]) != spec:
             parser.error(f"--init {args.init} was trained with another input size or margin")
         model.load_state_dict(start["state_dict"])
-        first_epoch = int(start["info"]["training"]["epochs"])
+        first_epoch = epochs_trained(start["info"])
     model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     generator = torch.Generator().manual_seed(args.seed + first_epoch)
@@ -183,7 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
         "temperature": temperature,
         "metrics": {"validation": best["validation"], "ece_percent": {"before": ece_before, "after": ece_after}},
         "training": {"best_epoch": best["epoch"], "wall_seconds": wall, **{k: str(v) for k, v in vars(args).items()}},
-        **({"continues": start["info"]["training"]} if args.init else {}),
+        **({"continues": start["info"]} if args.init else {}),
     }
     checkpoint = {"state_dict": torch.load(args.out / "weights.pt"), "spec": spec.to_json(), "info": info}
     torch.save(checkpoint, args.out / "best.pt")

@@ -94,7 +94,7 @@ def test_a_run_continues_from_another_runs_weights(data_root, tmp_path):
     info = train.main([*common, "--out", str(tmp_path / "second"), "--epochs", "1", "--lr", "0",
                        "--init", str(tmp_path / "first" / "best.pt")])
     second = torch.load(tmp_path / "second" / "best.pt")
-    assert info["continues"]["epochs"] == "1"
+    assert info["continues"]["training"]["epochs"] == "1" and train.epochs_trained(info) == 2
     # with a zero learning rate only batch-norm statistics move: the weights are the first run's
     head = "classifier.1.weight"
     torch.testing.assert_close(second["state_dict"][head], first["state_dict"][head])
