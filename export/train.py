@@ -104,6 +104,11 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     spec = make_spec(args.input_size, args.margin)
+    start = torch.load(args.init) if args.init else None
+    if start and ModelSpec.from_json(start["spec"]) != spec:
+        parser.error(f"--init {args.init} was trained with another input size or margin")
+    # a continued run numbers its epochs after all the runs before it: fresh augmentations and batch order
+    first_epoch = epochs_trained(start["info"]) if start else 0
     sources = tuple(args.sources.split(","))
 
     samples = [s for s in load_samples(args.data) if s.source.startswith(sources)]
@@ -125,15 +130,10 @@ def main(argv: list[str] | None = None) -> dict:
     counts = np.bincount(train_set.targets, minlength=len(LABELS))
     class_weights = torch.tensor(counts.sum() / (len(LABELS) * np.maximum(counts, 1)), dtype=torch.float32)
     loss_fn = nn.CrossEntropyLoss(weight=class_weights)
-    # channels-last convolutions train about twice as fast on CPU here
-    model = gender_mobilenet_v2(len(LABELS), pretrained=args.init is None)
-    first_epoch = 0  # a continued run numbers its epochs after the run it starts from: fresh augmentations and order
-    if args.init:
-        start = torch.load(args.init)
-        if ModelSpec.from_json(start["spec"]) != spec:
-            parser.error(f"--init {args.init} was trained with another input size or margin")
+    model = gender_mobilenet_v2(len(LABELS), pretrained=start is None)
+    if start:
         model.load_state_dict(start["state_dict"])
-        first_epoch = epochs_trained(start["info"])
+    # channels-last convolutions train about twice as fast on CPU here
     model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     generator = torch.Generator().manual_seed(args.seed + first_epoch)
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
         "temperature": temperature,
         "metrics": {"validation": best["validation"], "ece_percent": {"before": ece_before, "after": ece_after}},
         "training": {"best_epoch": best["epoch"], "wall_seconds": wall, **{k: str(v) for k, v in vars(args).items()}},
-        **({"continues": start["info"]} if args.init else {}),
+        **({"continues": start["info"]} if start else {}),
     }
     checkpoint = {"state_dict": torch.load(args.out / "weights.pt"), "spec": spec.to_json(), "info": info}
     torch.save(checkpoint, args.out / "best.pt")
