@@ -14,7 +14,7 @@ from statistics import median
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
-from function.faces import Box, detect_faces, eye_line_angles
+from function.faces import Box, detect_faces
 from function.preprocess import ModelSpec, crop_face, to_input
 
 UTKFACE_PAD = 0.25  # UTKFace photos are tight crops: a grey border of 25% per side stands in for a photo around the face
@@ -22,7 +22,6 @@ PAD_GREY = (128, 128, 128)
 LFW_VALIDATION_SHARE = 0.15
 UTKFACE_VALIDATION_SHARE = 0.15
 LFW_MAX_VALIDATION_PHOTOS = 30  # people with more photos stay in training so no one person dominates validation
-EYE_ANGLE_JITTER = 0.05  # radians (~3 degrees): how far 5-point landmarks tilt the eye line on a face
 FIXTURE_PEOPLE = {"Heidi_Klum", "Noelle_Bush", "Queen_Rania", "Dion_Glover", "Lleyton_Hewitt", "Paul_Greengrass"}
 
 
@@ -166,14 +165,10 @@ class FaceCrops:
         sample = self.samples[index]
         image = open_rgb(self.data / sample.path)
         box = self.boxes[sample.path]
-        angle = eye_line_angles(image, [box])[0] if self.spec.align_eyes else 0.0
         if self.augment_seed is None:
-            return crop_face(image, box, self.spec, angle)
+            return crop_face(image, box, self.spec)
         rng = random.Random(f"{self.augment_seed}-{self.epoch}-{index}")
-        box = jittered(box, rng)
-        if self.spec.align_eyes:
-            angle += rng.gauss(0, EYE_ANGLE_JITTER)
-        return augment(crop_face(image, box, self.spec, angle), rng)
+        return augment(crop_face(image, jittered(box, rng), self.spec), rng)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
         return to_input([self.crop(index)], self.spec)[0], self.targets[index]

