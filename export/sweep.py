@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
                            "--epochs", "1", "--train-limit", str(args.train_limit), "--val-limit", str(args.val_limit)])
         model, spec, _ = load_trained(out / "best.pt")
         export_onnx(model, spec, {"name": out.name}, out / "model.onnx")
-        ms = latency_ms(GenderClassifier(out / "model.onnx", threads=1))
+        [ms] = latency_ms([GenderClassifier(out / "model.onnx", threads=1)])
         v = info["metrics"]["validation"]
         accuracy = [v.get(s, {}).get("accuracy", float("nan")) for s in ("lfw-deepfunneled", "lfw-original150", "utkface")]
         rows.append(f"| {size} | {margin} | {v['all']['accuracy']:.2f} | {v['all']['balanced_accuracy']:.2f} | "

