@@ -12,7 +12,7 @@ from function.preprocess import preprocess
 from function.settings import DEFAULT_MODEL_PATH
 
 MODELS = DEFAULT_MODEL_PATH.parent
-TRAINED = [MODELS / "gender-mobilenet-v2.onnx", MODELS / "gender-mobilenet-v2-lfw.onnx"]
+TRAINED = [MODELS / "gender-mobilenet-v2.onnx", MODELS / "gender-mobilenet-v2-lfw.onnx", MODELS / "gender-mobilenet-v2-int8.onnx"]
 
 
 def test_the_default_model_is_ours():
