@@ -39,6 +39,15 @@ def metrics(targets: np.ndarray, predicted: np.ndarray, labels: tuple[str, ...])
     return result
 
 
+def metrics_by_source(targets: np.ndarray, predicted: np.ndarray, sources: list[str], labels: tuple[str, ...]) -> dict:
+    """metrics() over all rows and per data source: the layout stored in a model's info."""
+    result = {"all": metrics(targets, predicted, labels)}
+    for source in sorted(set(sources)):
+        mask = np.array([s == source for s in sources])
+        result[source] = metrics(targets[mask], predicted[mask], labels)
+    return result
+
+
 def expected_calibration_error(probabilities: np.ndarray, targets: np.ndarray, bins: int = 15) -> float:
     """ECE of the top-class confidence over equal-width bins, in percent."""
     confidence, predicted = probabilities.max(axis=1), probabilities.argmax(axis=1)

@@ -24,7 +24,7 @@ from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantTy
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from export.data import FaceCrops, detect_all, load_samples, split, training_boxes
-from export.evaluate import DEFAULT_CACHE, latency_ms, metrics, predict, validation_faces
+from export.evaluate import DEFAULT_CACHE, latency_ms, metrics_by_source, predict
 from function.inference import INFO_KEY, GenderClassifier
 
 MAX_ACCURACY_DROP = 0.2  # points of validation accuracy
@@ -71,14 +71,9 @@ def set_metadata(path: Path, values: dict[str, str]) -> None:
     onnx.save(proto, str(path))
 
 
-def validation_metrics(classifier: GenderClassifier, crops: FaceCrops, sources: list[str]) -> dict:
-    """Accuracy figures overall and per data source, in the layout export.train stores."""
-    targets, predicted = np.array(crops.targets), predict(classifier, crops).argmax(axis=1)
-    result = {"all": metrics(targets, predicted, classifier.spec.labels)}
-    for source in sorted(set(sources)):
-        mask = np.array([s == source for s in sources])
-        result[source] = metrics(targets[mask], predicted[mask], classifier.spec.labels)
-    return result
+def validation_metrics(classifier: GenderClassifier, crops: FaceCrops) -> dict:
+    predicted = predict(classifier, crops).argmax(axis=1)
+    return metrics_by_source(np.array(crops.targets), predicted, [s.source for s in crops.samples], classifier.spec.labels)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -94,17 +89,14 @@ def main(argv: list[str] | None = None) -> None:
     spec, labels = original.spec, original.spec.labels
     samples = load_samples(args.data)
     boxes, detected = training_boxes(samples, detect_all(args.data, samples, args.cache))
-    training = [s for s in split(samples)[0] if detected[s.path]]
+    training, validation = ([s for s in part if detected[s.path]] for part in split(samples))
     chosen = random.Random(0).sample(training, min(args.calibration_faces, len(training)))
     quantize(args.model, args.out, Calibration(FaceCrops(args.data, chosen, boxes, spec, labels), original.input_name))
 
     source_metadata = original.session.get_modelmeta().custom_metadata_map
     set_metadata(args.out, source_metadata)  # the spec and info travel with the file
-    validation, _ = validation_faces(args.data, args.cache)
     crops = FaceCrops(args.data, validation, boxes, spec, labels)
-    sources = [s.source for s in validation]
-    before = validation_metrics(original, crops, sources)
-    after = validation_metrics(GenderClassifier(args.out), crops, sources)
+    before, after = validation_metrics(original, crops), validation_metrics(GenderClassifier(args.out), crops)
     info = json.loads(source_metadata[INFO_KEY])
     info.update(name=f"{info['name']}-int8", metrics={**info.get("metrics", {}), "validation": after},
                 quantization=f"int8 static QDQ per channel (first and last layer float), calibrated on {len(chosen)} training faces, from {args.model.name}")

@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from export.data import FaceCrops, detect_all, load_samples, split, training_boxes
-from export.evaluate import DEFAULT_CACHE, expected_calibration_error, metrics
+from export.evaluate import DEFAULT_CACHE, expected_calibration_error, metrics_by_source
 from export.mobilenet_v2 import gender_mobilenet_v2
 from function.preprocess import ModelSpec
 
@@ -71,12 +71,7 @@ def epochs_trained(info: dict) -> int:
 
 
 def validate(logits: torch.Tensor, targets: torch.Tensor, sources: list[str]) -> dict:
-    predicted, target = logits.argmax(1).numpy(), targets.numpy()
-    result = {"all": metrics(target, predicted, LABELS)}
-    for source in sorted(set(sources)):
-        mask = np.array([s == source for s in sources])
-        result[source] = metrics(target[mask], predicted[mask], LABELS)
-    return result
+    return metrics_by_source(targets.numpy(), logits.argmax(1).numpy(), sources, LABELS)
 
 
 def main(argv: list[str] | None = None) -> dict:

