@@ -3,6 +3,7 @@
     python -m export.train --data ../shared/data --out runs/default                    # LFW + UTKFace
     python -m export.train --data ../shared/data --out runs/lfw --sources lfw          # LFW only
     python -m export.train ... --out runs/longer --init runs/default/best.pt           # more epochs on top of a run
+    python -m export.train ... --init runs/a/best.pt --teacher runs/a/best.pt          # and distil from a run
 
 Writes <out>/best.pt ({state_dict, spec, info}: the epoch with the best validation balanced
 accuracy, with its fitted temperature and validation metrics) and <out>/log.json. Export it with
@@ -31,6 +32,7 @@ from function.preprocess import ModelSpec
 LABELS = ("female", "male")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+DISTILL_TEMPERATURE = 2.0  # Hinton et al. 2015: softened targets carry how alike the classes look
 
 
 def make_spec(input_size: int, margin: float) -> ModelSpec:
@@ -65,6 +67,19 @@ def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
     return round(log_t.exp().item(), 4)
 
 
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    t = DISTILL_TEMPERATURE
+    log_student = nn.functional.log_softmax(student_logits / t, 1)
+    return t * t * nn.functional.kl_div(log_student, nn.functional.softmax(teacher_logits / t, 1), reduction="batchmean")
+
+
+def load_model(checkpoint: dict) -> nn.Module:
+    model = gender_mobilenet_v2(len(LABELS), pretrained=False)
+    model.load_state_dict(checkpoint["state_dict"])
+    # channels-last convolutions train about twice as fast on CPU here
+    return model.to(memory_format=torch.channels_last)
+
+
 def epochs_trained(info: dict) -> int:
     """Epochs behind a checkpoint, counting the runs it continues."""
     return int(info["training"]["epochs"]) + (epochs_trained(info["continues"]) if "continues" in info else 0)
@@ -88,6 +103,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init", type=Path, help="start from this run's best.pt instead of ImageNet (the schedule restarts)")
+    parser.add_argument("--teacher", type=Path, help="also learn this run's best.pt predictions (averaged with the mirrored crop)")
+    parser.add_argument("--distill-weight", type=float, default=0.5, help="share of the loss from the teacher")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1, help="data loader processes")
     parser.add_argument("--train-limit", type=int, help="train on this many random training photos (quick runs)")
@@ -100,8 +117,11 @@ def main(argv: list[str] | None = None) -> dict:
     seed_everything(args.seed)
     spec = make_spec(args.input_size, args.margin)
     start = torch.load(args.init) if args.init else None
-    if start and ModelSpec.from_json(start["spec"]) != spec:
-        parser.error(f"--init {args.init} was trained with another input size or margin")
+    teacher_checkpoint = torch.load(args.teacher) if args.teacher else None
+    for flag, checkpoint in (("--init", start), ("--teacher", teacher_checkpoint)):
+        if checkpoint and ModelSpec.from_json(checkpoint["spec"]) != spec:
+            parser.error(f"{flag} was trained with another input size or margin")
+    teacher = load_model(teacher_checkpoint).eval() if teacher_checkpoint else None
     # a continued run numbers its epochs after all the runs before it: fresh augmentations and batch order
     first_epoch = epochs_trained(start["info"]) if start else 0
     sources = tuple(args.sources.split(","))
@@ -125,11 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
     counts = np.bincount(train_set.targets, minlength=len(LABELS))
     class_weights = torch.tensor(counts.sum() / (len(LABELS) * np.maximum(counts, 1)), dtype=torch.float32)
     loss_fn = nn.CrossEntropyLoss(weight=class_weights)
-    model = gender_mobilenet_v2(len(LABELS), pretrained=start is None)
-    if start:
-        model.load_state_dict(start["state_dict"])
-    # channels-last convolutions train about twice as fast on CPU here
-    model = model.to(memory_format=torch.channels_last)
+    model = load_model(start) if start else gender_mobilenet_v2(len(LABELS)).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     generator = torch.Generator().manual_seed(args.seed + first_epoch)
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True, generator=generator,
@@ -154,7 +170,13 @@ def main(argv: list[str] | None = None) -> dict:
         for step, (x, y) in enumerate(loader):
             if step >= steps_per_epoch:
                 break
-            loss = loss_fn(model(x.contiguous(memory_format=torch.channels_last)), y)
+            x = x.contiguous(memory_format=torch.channels_last)
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            if teacher:
+                with torch.no_grad():
+                    taught = (teacher(x) + teacher(x.flip(3))) / 2
+                loss = (1 - args.distill_weight) * loss + args.distill_weight * distillation_loss(logits, taught)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

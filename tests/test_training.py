@@ -19,6 +19,8 @@ from function.faces import detect_faces  # noqa: E402
 from function.inference import GenderClassifier  # noqa: E402
 from function.settings import DEFAULT_MODEL_PATH  # noqa: E402
 
+FLOAT_MODEL_PATH = DEFAULT_MODEL_PATH.parent / "gender-mobilenet-v2.onnx"
+
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
@@ -105,13 +107,33 @@ def test_a_run_continues_from_another_runs_weights(data_root, tmp_path):
                     "--init", str(tmp_path / "first" / "best.pt")])
 
 
-def test_int8_copy_of_the_default_model(data_root, tmp_path):
+def test_a_run_distils_from_a_teacher(data_root, tmp_path):
+    common = ["--data", str(data_root), "--cache", str(tmp_path / "boxes.json"), "--input-size", "64",
+              "--max-steps", "1", "--batch-size", "4", "--workers", "0", "--epochs", "1"]
+    train.main([*common, "--out", str(tmp_path / "teacher")])
+    teacher = str(tmp_path / "teacher" / "best.pt")
+    info = train.main([*common, "--out", str(tmp_path / "student"), "--teacher", teacher, "--distill-weight", "1"])
+    assert info["training"]["teacher"] == teacher
+    with pytest.raises(SystemExit):
+        train.main([*common, "--out", str(tmp_path / "other"), "--input-size", "96", "--teacher", teacher])
+
+
+def test_distillation_loss_vanishes_only_when_the_student_agrees():
+    teacher = torch.tensor([[2.0, -1.0], [0.5, 0.3]])
+    assert train.distillation_loss(teacher, teacher).item() == pytest.approx(0.0, abs=1e-6)
+    assert train.distillation_loss(-teacher, teacher).item() > 0.1
+
+
+def test_int8_copy_of_our_float_model(data_root, tmp_path):
     out = tmp_path / "int8.onnx"
-    quantize.main([str(DEFAULT_MODEL_PATH), "--out", str(out), "--data", str(data_root), "--cache", str(tmp_path / "boxes.json")])
-    original, int8 = GenderClassifier(DEFAULT_MODEL_PATH), GenderClassifier(out)
+    quantize.main([str(FLOAT_MODEL_PATH), "--out", str(out), "--data", str(data_root), "--cache", str(tmp_path / "boxes.json"),
+                   "--calibration-faces", "8", "--probe-faces", "8"])
+    original, int8 = GenderClassifier(FLOAT_MODEL_PATH), GenderClassifier(out)
     assert int8.spec == original.spec and int8.temperature == original.temperature
     assert int8.info["name"] == original.info["name"] + "-int8" and "int8" in int8.info["quantization"]
-    assert out.stat().st_size < 0.5 * DEFAULT_MODEL_PATH.stat().st_size
+    # the first convolution and the two the sensitivity sweep found stay float
+    assert int8.info["quantization"].split("float: ")[1].count("Conv") == 3
+    assert out.stat().st_size < 0.5 * FLOAT_MODEL_PATH.stat().st_size
     for photo in FACE_PHOTOS:
         image = Image.open(photo).convert("RGB")
         batch = function.preprocess.preprocess(image, detect_faces(image)[:1], int8.spec)
@@ -119,8 +141,8 @@ def test_int8_copy_of_the_default_model(data_root, tmp_path):
 
 
 def test_evaluation_table_compares_models(data_root, tmp_path, capsys):
-    seed = DEFAULT_MODEL_PATH.parent / "seed-mobilenet-small.onnx"
-    evaluate.main([str(DEFAULT_MODEL_PATH), str(seed), "--data", str(data_root), "--cache", str(tmp_path / "boxes.json")])
+    seed = FLOAT_MODEL_PATH.parent / "seed-mobilenet-small.onnx"
+    evaluate.main([str(FLOAT_MODEL_PATH), str(seed), "--data", str(data_root), "--cache", str(tmp_path / "boxes.json")])
     printed = capsys.readouterr().out
     assert "| group | n | gender-mobilenet-v2 accuracy | gender-mobilenet-v2 balanced_accuracy | seed-mobilenet-small accuracy" in printed
     assert "| utkface 13+ |" in printed and printed.count("ms per face on 1 thread") == 2
