@@ -74,20 +74,24 @@ def logit_margins(path: Path, faces: np.ndarray) -> np.ndarray:
     return logits[:, -1] - logits[:, 0]
 
 
+def margin_error(quantized: Path, reference: np.ndarray, probe: np.ndarray) -> float:
+    """Root mean square difference from the float model's logit margins (reference) on the probe faces."""
+    return float(np.sqrt(np.mean((logit_margins(quantized, probe) - reference) ** 2)))
+
+
 def sensitivity(prepared: Path, calibration: np.ndarray, probe: np.ndarray) -> list[tuple[float, str]]:
-    """(error, convolution) for every convolution, smallest error first: the root mean square
-    difference from the float model's logit margins on the probe faces when all convolutions
-    but that one are quantised."""
+    """(margin_error, convolution) for every convolution with all convolutions but that one
+    quantised, smallest error first; the first entry is (error, "") with all of them quantised."""
     reference = logit_margins(prepared, probe)
     graph = onnx.load(str(prepared)).graph
     candidates = [n.name for n in graph.node if n.op_type == "Conv" and n.name not in end_layers(prepared)]
     errors = []
     with tempfile.TemporaryDirectory() as scratch:
         trial = Path(scratch) / "trial.onnx"
-        for name in candidates:
-            quantize(prepared, trial, calibration, [name])
-            errors.append((float(np.sqrt(np.mean((logit_margins(trial, probe) - reference) ** 2))), name))
-    return sorted(errors)
+        for name in ["", *candidates]:
+            quantize(prepared, trial, calibration, [name] if name else [])
+            errors.append((margin_error(trial, reference, probe), name))
+    return errors[:1] + sorted(errors[1:])
 
 
 def set_metadata(path: Path, values: dict[str, str]) -> None:
@@ -134,11 +138,16 @@ def main(argv: list[str] | None = None) -> None:
             probe = FaceCrops(args.data, shuffled[args.calibration_faces :][: args.probe_faces], boxes, spec, labels)
             if not len(probe):
                 parser.error("no training faces left for the sweep: lower --calibration-faces or set --float-layers 0")
-            ranked = sensitivity(prepared, calibration, face_inputs(probe))
+            probe_faces = face_inputs(probe)
+            (all_int8, _), *ranked = sensitivity(prepared, calibration, probe_faces)
             keep_float = [name for _, name in ranked[: args.float_layers]]
-            print("logit-margin error with one convolution left float, least first:\n" +
+            print(f"logit-margin error on {len(probe)} training faces: {all_int8:.3f} with every convolution int8; "
+                  "with one left float, least first:\n" +
                   "\n".join(f"  {error:.3f} {name}" for error, name in ranked[: 2 * args.float_layers + 3]))
         quantize(prepared, args.out, calibration, keep_float)
+        if keep_float:
+            error = margin_error(args.out, logit_margins(prepared, probe_faces), probe_faces)
+            print(f"logit-margin error with the {len(keep_float)} most sensitive left float: {error:.3f}")
         float_nodes = end_layers(prepared) + keep_float
 
     source_metadata = original.session.get_modelmeta().custom_metadata_map
