@@ -15,8 +15,14 @@ MODELS = DEFAULT_MODEL_PATH.parent
 TRAINED = [MODELS / "gender-mobilenet-v2.onnx", MODELS / "gender-mobilenet-v2-lfw.onnx", MODELS / "gender-mobilenet-v2-int8.onnx"]
 
 
-def test_the_default_model_is_ours():
-    assert DEFAULT_MODEL_PATH == TRAINED[0]
+def test_the_default_model_is_the_int8_copy_of_ours_and_as_accurate():
+    assert DEFAULT_MODEL_PATH == TRAINED[2]
+    original, int8 = (GenderClassifier(path).info for path in (TRAINED[0], DEFAULT_MODEL_PATH))
+    assert f"from {TRAINED[0].name}" in int8["quantization"]
+    assert int8["source_checkpoint_sha256"] == original["source_checkpoint_sha256"]
+    for key in ("accuracy", "balanced_accuracy"):
+        before, after = (info["metrics"]["validation"]["all"][key] for info in (original, int8))
+        assert after >= before - 0.2, key
 
 
 @pytest.mark.parametrize("path", TRAINED, ids=[p.stem for p in TRAINED])
