@@ -128,12 +128,12 @@ def main(argv: list[str] | None = None) -> None:
     masks = groups(samples)
     classifiers = [GenderClassifier(path) for path in args.models]
     rows, extra = {}, []
-    for classifier, ms in zip(classifiers, latency_ms(classifiers)):
+    for path, classifier, ms in zip(args.models, classifiers, latency_ms(classifiers)):
         labels = classifier.spec.labels
         crops = FaceCrops(args.data, samples, boxes, classifier.spec, labels)
         probabilities = predict(classifier, crops)
         targets, predicted = np.array(crops.targets), probabilities.argmax(axis=1)
-        name = classifier.info["name"]
+        name = classifier.info["name"] if classifier.info["name"] not in rows else path.name  # two runs of one recipe
         rows[name] = {g: metrics(targets[m], predicted[m], labels) for g, m in masks.items() if m.any()}
         extra.append(f"{name}: ECE {expected_calibration_error(probabilities, targets)}% "
                      f"(temperature {classifier.temperature}), {ms} ms per face on 1 thread, "

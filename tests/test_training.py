@@ -142,7 +142,8 @@ def test_int8_copy_of_our_float_model(data_root, tmp_path):
 
 def test_evaluation_table_compares_models(data_root, tmp_path, capsys):
     seed = FLOAT_MODEL_PATH.parent / "seed-mobilenet-small.onnx"
-    evaluate.main([str(FLOAT_MODEL_PATH), str(seed), "--data", str(data_root), "--cache", str(tmp_path / "boxes.json")])
+    evaluate.main([str(FLOAT_MODEL_PATH), str(seed), str(FLOAT_MODEL_PATH), "--data", str(data_root), "--cache", str(tmp_path / "boxes.json")])
     printed = capsys.readouterr().out
     assert "| group | n | gender-mobilenet-v2 accuracy | gender-mobilenet-v2 balanced_accuracy | seed-mobilenet-small accuracy" in printed
-    assert "| utkface 13+ |" in printed and printed.count("ms per face on 1 thread") == 2
+    assert "| gender-mobilenet-v2.onnx accuracy |" in printed  # a second model of the same name keeps its column
+    assert "| utkface 13+ |" in printed and printed.count("ms per face on 1 thread") == 3
