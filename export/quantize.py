@@ -79,12 +79,11 @@ def margin_error(quantized: Path, reference: np.ndarray, probe: np.ndarray) -> f
     return float(np.sqrt(np.mean((logit_margins(quantized, probe) - reference) ** 2)))
 
 
-def sensitivity(prepared: Path, calibration: np.ndarray, probe: np.ndarray) -> list[tuple[float, str]]:
+def sensitivity(prepared: Path, calibration: np.ndarray, probe: np.ndarray, reference: np.ndarray) -> list[tuple[float, str]]:
     """(margin_error, convolution) for every convolution with all convolutions but that one
     quantised, smallest error first; the first entry is (error, "") with all of them quantised."""
-    reference = logit_margins(prepared, probe)
-    graph = onnx.load(str(prepared)).graph
-    candidates = [n.name for n in graph.node if n.op_type == "Conv" and n.name not in end_layers(prepared)]
+    kept = end_layers(prepared)
+    candidates = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type == "Conv" and n.name not in kept]
     errors = []
     with tempfile.TemporaryDirectory() as scratch:
         trial = Path(scratch) / "trial.onnx"
@@ -139,14 +138,15 @@ def main(argv: list[str] | None = None) -> None:
             if not len(probe):
                 parser.error("no training faces left for the sweep: lower --calibration-faces or set --float-layers 0")
             probe_faces = face_inputs(probe)
-            (all_int8, _), *ranked = sensitivity(prepared, calibration, probe_faces)
+            reference = logit_margins(prepared, probe_faces)
+            (all_int8, _), *ranked = sensitivity(prepared, calibration, probe_faces, reference)
             keep_float = [name for _, name in ranked[: args.float_layers]]
             print(f"logit-margin error on {len(probe)} training faces: {all_int8:.3f} with every convolution int8; "
                   "with one left float, least first:\n" +
                   "\n".join(f"  {error:.3f} {name}" for error, name in ranked[: 2 * args.float_layers + 3]))
         quantize(prepared, args.out, calibration, keep_float)
         if keep_float:
-            error = margin_error(args.out, logit_margins(prepared, probe_faces), probe_faces)
+            error = margin_error(args.out, reference, probe_faces)
             print(f"logit-margin error with the {len(keep_float)} most sensitive left float: {error:.3f}")
         float_nodes = end_layers(prepared) + keep_float
 
