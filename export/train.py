@@ -4,7 +4,6 @@
     python -m export.train --data ../shared/data --out runs/lfw --sources lfw          # LFW only
     python -m export.train ... --out runs/longer --init runs/default/best.pt           # more epochs on top of a run
     python -m export.train ... --init runs/a/best.pt --teacher runs/a/best.pt          # and distil from a run
-    python -m export.train ... --teacher runs/a/best.pt --drop-mislabelled 0.05        # without photos it calls mislabelled
 
 Writes <out>/best.pt ({state_dict, spec, info}: the epoch with the best validation balanced
 accuracy, with its fitted temperature and validation metrics) and <out>/log.json. Export it with
@@ -74,25 +73,6 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     return t * t * nn.functional.kl_div(log_student, nn.functional.softmax(teacher_logits / t, 1), reduction="batchmean")
 
 
-class MirrorAveraged(nn.Module):
-    """A model's logits averaged over the crop and its mirror image: a better teacher than the model alone."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.model(x) + self.model(x.flip(3))) / 2
-
-
-def mislabelled(teacher: nn.Module, crops: FaceCrops, below: float) -> list[int]:
-    """Indices of photos whose own label the teacher gives less than `below` probability (Northcutt et al.'s
-    confident learning, at a fixed threshold): by eye these are mostly labelling mistakes."""
-    probabilities = torch.softmax(logits_of(teacher, crops), 1)
-    label_probability = probabilities[torch.arange(len(crops)), torch.tensor(crops.targets)]
-    return torch.nonzero(label_probability < below).flatten().tolist()
-
-
 def load_model(checkpoint: dict) -> nn.Module:
     model = gender_mobilenet_v2(len(LABELS), pretrained=False)
     model.load_state_dict(checkpoint["state_dict"])
@@ -125,8 +105,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--init", type=Path, help="start from this run's best.pt instead of ImageNet (the schedule restarts)")
     parser.add_argument("--teacher", type=Path, help="also learn this run's best.pt predictions (averaged with the mirrored crop)")
     parser.add_argument("--distill-weight", type=float, default=0.5, help="share of the loss from the teacher")
-    parser.add_argument("--drop-mislabelled", type=float, metavar="P",
-                        help="leave out training photos whose label the teacher gives less than P probability")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1, help="data loader processes")
     parser.add_argument("--train-limit", type=int, help="train on this many random training photos (quick runs)")
@@ -143,9 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
     for flag, checkpoint in (("--init", start), ("--teacher", teacher_checkpoint)):
         if checkpoint and ModelSpec.from_json(checkpoint["spec"]) != spec:
             parser.error(f"{flag} was trained with another input size or margin")
-    if args.drop_mislabelled and not teacher_checkpoint:
-        parser.error("--drop-mislabelled needs a --teacher")
-    teacher = MirrorAveraged(load_model(teacher_checkpoint)).eval() if teacher_checkpoint else None
+    teacher = load_model(teacher_checkpoint).eval() if teacher_checkpoint else None
     # a continued run numbers its epochs after all the runs before it: fresh augmentations and batch order
     first_epoch = epochs_trained(start["info"]) if start else 0
     sources = tuple(args.sources.split(","))
@@ -160,12 +136,6 @@ def main(argv: list[str] | None = None) -> dict:
         train_samples = rng.sample(train_samples, min(args.train_limit, len(train_samples)))
     if args.val_limit:
         val_samples = rng.sample(val_samples, min(args.val_limit, len(val_samples)))
-    dropped = []
-    if args.drop_mislabelled:
-        suspects = set(mislabelled(teacher, FaceCrops(args.data, train_samples, boxes, spec, LABELS), args.drop_mislabelled))
-        dropped = [s.path for i, s in enumerate(train_samples) if i in suspects]
-        train_samples = [s for i, s in enumerate(train_samples) if i not in suspects]
-        print(f"left out {len(dropped)} training photos the teacher thinks are mislabelled", flush=True)
     train_set = FaceCrops(args.data, train_samples, boxes, spec, LABELS, augment_seed=args.seed)
     val_set = FaceCrops(args.data, val_samples, boxes, spec, LABELS)
     val_targets = torch.tensor(val_set.targets)
@@ -205,7 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
             loss = loss_fn(logits, y)
             if teacher:
                 with torch.no_grad():
-                    taught = teacher(x)
+                    taught = (teacher(x) + teacher(x.flip(3))) / 2
                 loss = (1 - args.distill_weight) * loss + args.distill_weight * distillation_loss(logits, taught)
             optimizer.zero_grad()
             loss.backward()
@@ -234,14 +204,13 @@ def main(argv: list[str] | None = None) -> dict:
         "trained_on": " + ".join(sources),
         "temperature": temperature,
         "metrics": {"validation": best["validation"], "ece_percent": {"before": ece_before, "after": ece_after}},
-        "training": {"best_epoch": best["epoch"], "wall_seconds": wall, "left_out_as_mislabelled": len(dropped),
-                     **{k: str(v) for k, v in vars(args).items()}},
+        "training": {"best_epoch": best["epoch"], "wall_seconds": wall, **{k: str(v) for k, v in vars(args).items()}},
         **({"continues": start["info"]} if start else {}),
     }
     checkpoint = {"state_dict": torch.load(args.out / "weights.pt"), "spec": spec.to_json(), "info": info}
     torch.save(checkpoint, args.out / "best.pt")
     (args.out / "weights.pt").unlink()
-    (args.out / "log.json").write_text(json.dumps({"epochs": log, "info": info, "left_out": dropped}, indent=1))
+    (args.out / "log.json").write_text(json.dumps({"epochs": log, "info": info}, indent=1))
     print(f"best epoch {best['epoch']}, temperature {temperature}, ECE {ece_before}% -> {ece_after}%, wall {wall} s")
     return info
 

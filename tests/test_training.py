@@ -118,23 +118,6 @@ def test_a_run_distils_from_a_teacher(data_root, tmp_path):
         train.main([*common, "--out", str(tmp_path / "other"), "--input-size", "96", "--teacher", teacher])
 
 
-class SaysMale(torch.nn.Module):
-    def forward(self, x):
-        return torch.tensor([[-3.0, 3.0]]).repeat(len(x), 1)
-
-
-def test_photos_a_teacher_confidently_disputes_are_left_out(data_root, tmp_path):
-    samples = data.load_samples(data_root)
-    boxes, _ = data.training_boxes(samples, data.detect_all(data_root, samples, tmp_path / "boxes.json"))
-    crops = data.FaceCrops(data_root, samples, boxes, train.make_spec(64, 0.2), train.LABELS)
-    women = [i for i, s in enumerate(samples) if s.gender == "female"]
-    assert women and len(women) < len(samples)
-    assert train.mislabelled(SaysMale(), crops, below=0.05) == women
-    assert train.mislabelled(SaysMale(), crops, below=0.001) == []
-    with pytest.raises(SystemExit):
-        train.main(["--data", str(data_root), "--out", str(tmp_path / "run"), "--drop-mislabelled", "0.05"])
-
-
 def test_distillation_loss_vanishes_only_when_the_student_agrees():
     teacher = torch.tensor([[2.0, -1.0], [0.5, 0.3]])
     assert train.distillation_loss(teacher, teacher).item() == pytest.approx(0.0, abs=1e-6)
