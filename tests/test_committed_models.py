@@ -41,3 +41,10 @@ def test_trained_model_reads_the_fixture_faces(path):
         image = Image.open(photo).convert("RGB")
         probabilities = classifier.probabilities(preprocess(image, detect_faces(image)[:1], classifier.spec))[0]
         assert classifier.spec.labels[probabilities.argmax()] == gender_of(photo), photo.name
+
+
+def test_the_default_model_runs_as_int8_kernels_after_a_float_stem():
+    from bench.model_ops import node_times_us
+
+    kinds = [kind for kind, _ in node_times_us(DEFAULT_MODEL_PATH, runs=2).values()]
+    assert kinds.count("QLinearConv") >= 48 and kinds.count("Conv") <= 3
