@@ -15,19 +15,17 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from function.inference import GenderClassifier
-
 
 def node_times_us(path: Path, runs: int) -> dict[str, tuple[str, float]]:
     """Per node: (operator type, mean microseconds per run)."""
-    spec = GenderClassifier(path).spec
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.enable_profiling = True
     with tempfile.TemporaryDirectory() as folder:
         options.profile_file_prefix = str(Path(folder) / "profile")
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        feed = {session.get_inputs()[0].name: np.zeros((1, 3, spec.input_size, spec.input_size), np.float32)}
+        model_input = session.get_inputs()[0]
+        feed = {model_input.name: np.zeros((1, *model_input.shape[1:]), np.float32)}
         for _ in range(runs):
             session.run(None, feed)
         events = json.loads(Path(session.end_profiling()).read_text())

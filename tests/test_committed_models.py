@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
+from bench.model_ops import node_times_us
 from conftest import FACE_PHOTOS, gender_of
 from function.faces import detect_faces
 from function.inference import GenderClassifier
@@ -44,7 +45,5 @@ def test_trained_model_reads_the_fixture_faces(path):
 
 
 def test_the_default_model_runs_as_int8_kernels_after_a_float_stem():
-    from bench.model_ops import node_times_us
-
     kinds = [kind for kind, _ in node_times_us(DEFAULT_MODEL_PATH, runs=2).values()]
     assert kinds.count("QLinearConv") >= 48 and kinds.count("Conv") <= 3
