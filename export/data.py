@@ -151,27 +151,32 @@ class FaceCrops:
     """Crops of one face per photo, cut by the serving code (function.preprocess), as model input.
 
     With augment_seed set, each crop is jittered and augmented reproducibly from (seed, epoch, index).
+    With teacher_spec set, each item also carries the same face, jittered and augmented alike,
+    at the teacher's input size: (input, teacher_input, target).
     """
 
-    def __init__(self, data: Path, samples: list[Sample], boxes: dict[str, Box], spec: ModelSpec, labels: tuple[str, ...], augment_seed: int | None = None):
-        self.data, self.samples, self.boxes, self.spec = data, samples, boxes, spec
+    def __init__(self, data: Path, samples: list[Sample], boxes: dict[str, Box], spec: ModelSpec, labels: tuple[str, ...],
+                 augment_seed: int | None = None, teacher_spec: ModelSpec | None = None):
+        self.data, self.samples, self.boxes, self.spec, self.teacher_spec = data, samples, boxes, spec, teacher_spec
         self.targets = [labels.index(s.gender) for s in samples]
         self.augment_seed, self.epoch = augment_seed, 0
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def crop(self, index: int) -> Image.Image:
+    def crop(self, index: int, spec: ModelSpec | None = None) -> Image.Image:
+        spec = spec or self.spec
         sample = self.samples[index]
         image = open_rgb(self.data / sample.path)
         box = self.boxes[sample.path]
         if self.augment_seed is None:
-            return crop_face(image, box, self.spec)
+            return crop_face(image, box, spec)
         rng = random.Random(f"{self.augment_seed}-{self.epoch}-{index}")
-        return augment(crop_face(image, jittered(box, rng), self.spec), rng)
+        return augment(crop_face(image, jittered(box, rng), spec), rng)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
-        return to_input([self.crop(index)], self.spec)[0], self.targets[index]
+    def __getitem__(self, index: int) -> tuple:
+        inputs = [to_input([self.crop(index, spec)], spec)[0] for spec in (self.spec, self.teacher_spec) if spec]
+        return (*inputs, self.targets[index])
 
 
 PHOTO_SIZES = {"lfw-deepfunneled": (250, 250), "lfw-original150": (150, 150), "utkface": (200, 200)}

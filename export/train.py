@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init", type=Path, help="start from this run's best.pt instead of ImageNet (the schedule restarts)")
-    parser.add_argument("--teacher", type=Path, help="also learn this run's best.pt predictions (averaged with the mirrored crop)")
+    parser.add_argument("--teacher", type=Path, help="also learn this run's best.pt predictions (averaged with the mirrored crop), "
+                                                     "made on the same augmented face at the teacher's own input size")
     parser.add_argument("--distill-weight", type=float, default=0.5, help="share of the loss from the teacher")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1, help="data loader processes")
@@ -118,10 +119,12 @@ def main(argv: list[str] | None = None) -> dict:
     spec = make_spec(args.input_size, args.margin)
     start = torch.load(args.init) if args.init else None
     teacher_checkpoint = torch.load(args.teacher) if args.teacher else None
+    # convolutions and a global pool carry over to another input size; another crop margin does not
     for flag, checkpoint in (("--init", start), ("--teacher", teacher_checkpoint)):
-        if checkpoint and ModelSpec.from_json(checkpoint["spec"]) != spec:
-            parser.error(f"{flag} was trained with another input size or margin")
+        if checkpoint and ModelSpec.from_json(checkpoint["spec"]).margin != spec.margin:
+            parser.error(f"{flag} was trained with another crop margin")
     teacher = load_model(teacher_checkpoint).eval() if teacher_checkpoint else None
+    teacher_spec = ModelSpec.from_json(teacher_checkpoint["spec"]) if teacher_checkpoint else None
     # a continued run numbers its epochs after all the runs before it: fresh augmentations and batch order
     first_epoch = epochs_trained(start["info"]) if start else 0
     sources = tuple(args.sources.split(","))
@@ -136,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
         train_samples = rng.sample(train_samples, min(args.train_limit, len(train_samples)))
     if args.val_limit:
         val_samples = rng.sample(val_samples, min(args.val_limit, len(val_samples)))
-    train_set = FaceCrops(args.data, train_samples, boxes, spec, LABELS, augment_seed=args.seed)
+    train_set = FaceCrops(args.data, train_samples, boxes, spec, LABELS, augment_seed=args.seed, teacher_spec=teacher_spec)
     val_set = FaceCrops(args.data, val_samples, boxes, spec, LABELS)
     val_targets = torch.tensor(val_set.targets)
     print(f"train {len(train_set)} photos ({sum(not detected[s.path] for s in train_samples)} with the fallback box), "
@@ -167,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
         train_set.epoch = first_epoch + epoch
         model.train()
         epoch_start, running = time.time(), 0.0
-        for step, (x, y) in enumerate(loader):
+        for step, (x, *teacher_x, y) in enumerate(loader):
             if step >= steps_per_epoch:
                 break
             x = x.contiguous(memory_format=torch.channels_last)
@@ -175,7 +178,8 @@ def main(argv: list[str] | None = None) -> dict:
             loss = loss_fn(logits, y)
             if teacher:
                 with torch.no_grad():
-                    taught = (teacher(x) + teacher(x.flip(3))) / 2
+                    seen = teacher_x[0].contiguous(memory_format=torch.channels_last)
+                    taught = (teacher(seen) + teacher(seen.flip(3))) / 2
                 loss = (1 - args.distill_weight) * loss + args.distill_weight * distillation_loss(logits, taught)
             optimizer.zero_grad()
             loss.backward()

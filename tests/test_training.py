@@ -103,7 +103,7 @@ def test_a_run_continues_from_another_runs_weights(data_root, tmp_path):
     head = "classifier.1.weight"
     torch.testing.assert_close(second["state_dict"][head], first["state_dict"][head])
     with pytest.raises(SystemExit):
-        train.main([*common, "--out", str(tmp_path / "third"), "--epochs", "1", "--input-size", "96",
+        train.main([*common, "--out", str(tmp_path / "third"), "--epochs", "1", "--margin", "0.3",
                     "--init", str(tmp_path / "first" / "best.pt")])
 
 
@@ -114,8 +114,22 @@ def test_a_run_distils_from_a_teacher(data_root, tmp_path):
     teacher = str(tmp_path / "teacher" / "best.pt")
     info = train.main([*common, "--out", str(tmp_path / "student"), "--teacher", teacher, "--distill-weight", "1"])
     assert info["training"]["teacher"] == teacher
+    smaller = train.main([*common, "--out", str(tmp_path / "smaller"), "--input-size", "48", "--teacher", teacher])
+    assert "48x48" in smaller["architecture"]
     with pytest.raises(SystemExit):
-        train.main([*common, "--out", str(tmp_path / "other"), "--input-size", "96", "--teacher", teacher])
+        train.main([*common, "--out", str(tmp_path / "other"), "--margin", "0.3", "--teacher", teacher])
+
+
+def test_the_teacher_sees_the_students_augmented_face_at_its_own_size(data_root, tmp_path):
+    samples = data.load_samples(data_root)[:1]
+    boxes, _ = data.training_boxes(samples, data.detect_all(data_root, samples, tmp_path / "boxes.json"))
+    student, teacher = train.make_spec(64, 0.2), train.make_spec(128, 0.2)
+    x, teacher_x, target = data.FaceCrops(data_root, samples, boxes, student, train.LABELS, augment_seed=7, teacher_spec=teacher)[0]
+    assert x.shape == (3, 64, 64) and teacher_x.shape == (3, 128, 128) and target == train.LABELS.index(samples[0].gender)
+    np.testing.assert_array_equal(x, data.FaceCrops(data_root, samples, boxes, student, train.LABELS, augment_seed=7)[0][0])
+    halved = torch.nn.functional.avg_pool2d(torch.from_numpy(teacher_x)[None], 2)[0].numpy()
+    other_face = data.FaceCrops(data_root, samples, boxes, student, train.LABELS, augment_seed=8)[0][0]
+    assert np.abs(halved - x).mean() < np.abs(other_face - x).mean() / 2
 
 
 def test_distillation_loss_vanishes_only_when_the_student_agrees():
