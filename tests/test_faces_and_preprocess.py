@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,24 @@ def test_crop_adds_the_margin_and_pads_with_black_outside():
     pixels = np.asarray(crop).astype(int)
     assert pixels[0, 0].tolist() == [0, 0, 0]
     assert pixels[-1, -1].tolist() == [200, 100, 50]
+
+
+def test_crops_of_training_size_take_the_exact_resize_and_big_ones_stay_close():
+    spec = replace(SPEC, input_size=128)  # the shipped size; a ~150 px crop region like training's
+    photo = Image.open(FACE_PHOTOS[0]).convert("RGB")
+    box = detect_faces(photo)[0]
+
+    def exact(image, box):
+        dx, dy = box.width * spec.margin, box.height * spec.margin
+        region = (round(box.left - dx), round(box.top - dy), round(box.right + dx), round(box.bottom + dy))
+        return np.asarray(image.crop(region).resize((128, 128), Image.BILINEAR)).astype(int)
+
+    assert np.array_equal(np.asarray(crop_face(photo, box, spec)), exact(photo, box))
+    big = photo.resize((photo.width * 8, photo.height * 8), Image.BICUBIC)
+    big_box = Box(box.left * 8, box.top * 8, box.right * 8, box.bottom * 8)
+    shrunk_first = np.asarray(crop_face(big, big_box, spec)).astype(int)
+    assert not np.array_equal(shrunk_first, exact(big, big_box))
+    assert np.abs(shrunk_first - exact(big, big_box)).mean() < 2
 
 
 def test_normalisation_and_layout():
