@@ -21,7 +21,7 @@ UTKFACE_PAD = 0.25  # UTKFace photos are tight crops: a grey border of 25% per s
 PAD_GREY = (128, 128, 128)
 LFW_VALIDATION_SHARE = 0.15
 UTKFACE_VALIDATION_SHARE = 0.15
-LFW_MAX_VALIDATION_PHOTOS = 30  # people with more photos stay in training so no one person dominates validation
+MAX_VALIDATION_PHOTOS = 30  # people with more photos stay in training so no one person dominates validation
 FIXTURE_PEOPLE = {"Heidi_Klum", "Noelle_Bush", "Queen_Rania", "Dion_Glover", "Lleyton_Hewitt", "Paul_Greengrass"}
 
 
@@ -98,17 +98,39 @@ def fallback_boxes(samples: list[Sample], found: dict[str, list[list[int]]], siz
     return result
 
 
+def utkface_identities() -> dict[str, str]:
+    """Photo -> person, as export.identities found them (a photo it does not list is a person of its own)."""
+    from export.identities import IDENTITIES
+
+    if not IDENTITIES.exists():
+        return {}
+    with open(IDENTITIES) as f:
+        return {row["path"]: row["identity"] for row in csv.DictReader(f)}
+
+
 def split(samples: list[Sample], seed: int = 0) -> tuple[list[Sample], list[Sample]]:
-    """LFW by person (both variants of a person on the same side), UTKFace at random; fixed seed."""
+    """By person, fixed seed: LFW by its names (both variants of a person on the same side),
+    UTKFace by the people export.identities found. People with many photos stay in training."""
     rng = random.Random(seed)
     photos_per_person: dict[str, int] = {}
     for s in samples:
         if s.source == "lfw-deepfunneled":
             photos_per_person[s.person] = photos_per_person.get(s.person, 0) + 1
-    eligible = sorted(p for p, n in photos_per_person.items() if n <= LFW_MAX_VALIDATION_PHOTOS and p not in FIXTURE_PEOPLE)
+    eligible = sorted(p for p, n in photos_per_person.items() if n <= MAX_VALIDATION_PHOTOS and p not in FIXTURE_PEOPLE)
     validation_people = set(rng.sample(eligible, round(LFW_VALIDATION_SHARE * len(photos_per_person))))
-    utk = sorted(s.path for s in samples if s.source == "utkface")
-    validation_utk = set(rng.sample(utk, round(UTKFACE_VALIDATION_SHARE * len(utk))))
+    identity = utkface_identities()
+    photos_of: dict[str, list[str]] = {}
+    for s in samples:
+        if s.source == "utkface":
+            photos_of.setdefault(identity.get(s.path, s.path), []).append(s.path)
+    utk_people = sorted(p for p, photos in photos_of.items() if len(photos) <= MAX_VALIDATION_PHOTOS)
+    rng.shuffle(utk_people)
+    validation_utk: set[str] = set()
+    wanted = UTKFACE_VALIDATION_SHARE * sum(len(photos) for photos in photos_of.values())
+    for person in utk_people:
+        if len(validation_utk) >= wanted:
+            break
+        validation_utk.update(photos_of[person])
     is_validation = [s.person in validation_people if s.person else s.path in validation_utk for s in samples]
     return [s for s, v in zip(samples, is_validation) if not v], [s for s, v in zip(samples, is_validation) if v]
 

@@ -1,0 +1,106 @@
+"""Who is who in UTKFace, which has no identity labels: photos whose dlib face embeddings lie
+closer than a threshold are linked, and each connected group is taken as one person. The
+threshold is chosen on LFW, whose identities are known. Writes export/utkface_identities.csv,
+which export.data.split reads to keep every person on one side.
+
+    python -m export.identities --data ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import random
+from pathlib import Path
+
+import numpy as np
+
+from export.data import detect_all, load_samples, training_boxes
+from export.embeddings import embed_all
+
+IDENTITIES = Path(__file__).with_name("utkface_identities.csv")
+EMBEDDINGS_CACHE = Path("runs/cache/embeddings.npz")
+CANDIDATE_THRESHOLDS = (0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
+LFW_PROBE_PHOTOS = 2000
+
+
+def pairwise_below(embeddings: np.ndarray, threshold: float, chunk: int = 1000) -> list[tuple[int, int]]:
+    pairs = []
+    squared = (embeddings ** 2).sum(1)
+    for start in range(0, len(embeddings), chunk):
+        block = embeddings[start:start + chunk]
+        distances = squared[start:start + chunk, None] + squared[None, :] - 2 * block @ embeddings.T
+        rows, cols = np.nonzero(distances < threshold ** 2)
+        pairs += [(start + r, c) for r, c in zip(rows, cols) if start + r < c]
+    return pairs
+
+
+def connected_groups(count: int, pairs: list[tuple[int, int]]) -> list[int]:
+    parent = list(range(count))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in pairs:
+        parent[root(a)] = root(b)
+    roots = [root(i) for i in range(count)]
+    numbering = {r: n for n, r in enumerate(dict.fromkeys(roots))}
+    return [numbering[r] for r in roots]
+
+
+def threshold_table(embeddings: np.ndarray, people: list[str]) -> list[tuple[float, float, float]]:
+    """Per candidate threshold: the share of same-person pairs linked and of different-person pairs linked, in percent."""
+    distances = np.sqrt(np.maximum(0, ((embeddings[:, None] - embeddings[None]) ** 2).sum(-1)))
+    same = np.array(people)[:, None] == np.array(people)[None]
+    upper = np.triu(np.ones_like(same), 1)
+    rows = []
+    for t in CANDIDATE_THRESHOLDS:
+        linked = distances < t
+        rows.append((t, 100 * linked[same & upper].mean(), 100 * linked[~same & upper].mean()))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--cache", type=Path, default=Path("runs/cache/boxes.json"))
+    args = parser.parse_args(argv)
+
+    samples = load_samples(args.data)
+    boxes, _ = training_boxes(samples, detect_all(args.data, samples, args.cache))
+    by_person: dict[str, list] = {}
+    for s in samples:
+        if s.source == "lfw-deepfunneled":
+            by_person.setdefault(s.person, []).append(s)
+    rng = random.Random(0)
+    probe = [s for p in sorted(by_person) if len(by_person[p]) > 1 for s in by_person[p][:4]]
+    probe = rng.sample(probe, min(LFW_PROBE_PHOTOS, len(probe)))
+    utk = [s for s in samples if s.source == "utkface"]
+    embeddings = embed_all(args.data, probe + utk, boxes, EMBEDDINGS_CACHE)
+
+    print(f"LFW, {len(probe)} photos of people with several: threshold, same-person pairs linked %, different-person pairs linked %")
+    for t, same, different in threshold_table(np.stack([embeddings[s.path] for s in probe]), [s.person for s in probe]):
+        print(f"  {t:.2f}  {same:.2f}  {different:.4f}")
+
+    groups = connected_groups(len(utk), pairwise_below(np.stack([embeddings[s.path] for s in utk]), args.threshold))
+    sizes = np.bincount(groups)
+    print(f"UTKFace at {args.threshold}: {len(utk)} photos, {len(sizes)} people, {int((sizes > 1).sum())} with several photos "
+          f"({int(sizes[sizes > 1].sum())} photos), largest {int(sizes.max())}")
+    with open(IDENTITIES, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "identity"])
+        writer.writerows((s.path, g) for s, g in zip(utk, groups))
+
+    old_validation = set(random.Random(0).sample(sorted(s.path for s in utk), round(0.15 * len(utk))))
+    train_people = {g for s, g in zip(utk, groups) if s.path not in old_validation}
+    leaked = sum(g in train_people for s, g in zip(utk, groups) if s.path in old_validation)
+    print(f"a random 15% split, as before: {leaked} of {len(old_validation)} validation photos ({100 * leaked / len(old_validation):.1f}%) "
+          "show a person who is also in its training photos")
+
+
+if __name__ == "__main__":
+    main()
