@@ -93,8 +93,8 @@ def round_trips(scenes_by_count: dict[int, list[Scene]], width: int, upsample: i
     factor = width / FRAME[0]
     print(f"\nround trip: {width}x{round(FRAME[1] * factor)} JPEG frames, hog, upsample {upsample}, "
           "FACES_DETECT_THREADS=1, one request in flight")
-    print("| faces/frame | recall | fps | p50 ms | p95 ms | server detect ms p50 | server classify ms p50 |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| faces/frame | recall | fps | p50 ms | p95 ms | server detect ms p50 | server classify ms p50 | KiB/frame |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     with uvicorn_server(env={"FACES_DETECT_THREADS": "1"}) as (base, _), httpx.Client(timeout=60) as client:
         url = f"{base}/v1/faces?detector=hog&upsample={upsample}"
         for count, scenes in scenes_by_count.items():
@@ -116,7 +116,8 @@ def round_trips(scenes_by_count: dict[int, list[Scene]], width: int, upsample: i
                     total += len(scene.faces)
             fps = len(latencies) / (time.perf_counter() - start)
             print(f"| {count} | {hits}/{total} | {fps:.1f} | {percentile(latencies, 0.5):.0f} "
-                  f"| {percentile(latencies, 0.95):.0f} | {percentile(detect, 0.5):.0f} | {percentile(classify, 0.5):.1f} |",
+                  f"| {percentile(latencies, 0.95):.0f} | {percentile(detect, 0.5):.0f} | {percentile(classify, 0.5):.1f} "
+                  f"| {statistics.mean(map(len, bodies)) / 1024:.0f} |",
                   flush=True)
 
 

@@ -9,7 +9,7 @@ const GRACE_MS = 1000; // a face unseen for longer is dropped
 const ALPHA = 0.7; // share of a detection's offset from the prediction the box takes
 const BETA = 0.5; // share of it that goes into the velocity
 
-export function iou(a, b) {
+function iou(a, b) {
   const width = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
   const height = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
   const inter = Math.max(0, width) * Math.max(0, height);
@@ -57,7 +57,9 @@ export class FaceTracker {
       faceTaken.add(f);
       this.#follow(this.tracks[t], faces[f], now);
     }
-    faces.forEach((face, f) => faceTaken.has(f) || this.#start(face, now));
+    faces.forEach((face, f) => {
+      if (!faceTaken.has(f)) this.#start(face, now);
+    });
     this.tracks = this.tracks.filter((track) => now - track.seenAt <= GRACE_MS);
     return this.faces();
   }
