@@ -4,6 +4,7 @@ import { CameraError, FrameLoop, closeCamera, openCamera } from "./camera.js";
 import { Overlay, annotatedPng, faceLabel } from "./overlay.js";
 import { bodyToSend, decodeUpright, downloadBlob } from "./photo.js";
 import { describeApiBase, loadApiBase, loadOptions, saveApiBase, saveOptions } from "./settings.js";
+import { FaceTracker } from "./tracking.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -29,6 +30,7 @@ const ui = {
 };
 
 const overlay = new Overlay($("overlay"));
+const tracker = new FaceTracker();
 let api = loadApiBase();
 let options = loadOptions();
 let photo = null; // {file, bitmap, result} of the photo on show
@@ -96,11 +98,13 @@ const loop = new FrameLoop(
   (event) => {
     if (event.type === "result") {
       const { result, latencyMs, fps } = event;
-      overlay.show(result.faces, result.image, ui.mirror.checked);
-      showStats({ latencyMs, fps, faces: result.faces });
-      if (result.faces.length) setStatus("camera-faces", "Camera on.");
+      const faces = tracker.update(result.faces, performance.now());
+      overlay.show(faces, result.image, ui.mirror.checked);
+      showStats({ latencyMs, fps, faces });
+      if (faces.length) setStatus("camera-faces", "Camera on.");
       else setStatus("no-faces", "Camera on. No faces found — face the camera in good light.");
     } else {
+      tracker.clear();
       overlay.clear();
       showStats();
       const [state, message] = describeApiError(event.error, event.retryInMs);
@@ -149,6 +153,7 @@ function stopCamera() {
   if (!loop.running && !ui.video.srcObject) return;
   loop.stop();
   closeCamera(ui.video);
+  tracker.clear();
   overlay.clear();
   showStats();
   showOnStage("empty");

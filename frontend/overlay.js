@@ -5,9 +5,11 @@ const OTHER_COLOUR = "#ffd23f";
 const OUTLINE = "rgba(0, 0, 0, 0.75)";
 const TEXT = "#000000";
 
+/** "Female 87%"; above 99% "Female > 99%": a calibrated 0.9996 is not certainty. */
 export function faceLabel(face) {
   const name = face.gender.charAt(0).toUpperCase() + face.gender.slice(1);
-  return `${name} ${Math.round(face.confidence * 100)}%`;
+  const percent = face.confidence > 0.99 ? "> 99%" : `${Math.round(face.confidence * 100)}%`;
+  return `${name} ${percent}`;
 }
 
 /**
@@ -22,6 +24,7 @@ export function placeFaces(faces, image, target, mirrored) {
     const { x, y, width, height } = face.box;
     const left = mirrored ? image.width - x - width : x;
     return {
+      id: face.id,
       label: faceLabel(face),
       gender: face.gender,
       confidence: face.confidence,
@@ -31,9 +34,15 @@ export function placeFaces(faces, image, target, mirrored) {
   });
 }
 
-/** Boxes and label plates; `unit` is the size of one CSS pixel in the context's units. */
+/**
+ * Boxes and label plates; `unit` is the size of one CSS pixel in the context's units.
+ * Each plate sits above its box, or below it when there is no room, and is kept inside the
+ * canvas. Returns the plates' rectangles (outline included), one per placed face.
+ */
 export function drawPlaced(ctx, placed, unit = 1) {
   const canvasWidth = ctx.canvas.width / ctx.getTransform().a;
+  const canvasHeight = ctx.canvas.height / ctx.getTransform().d;
+  const plates = [];
   ctx.save();
   ctx.font = `600 ${14 * unit}px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif`;
   ctx.textBaseline = "middle";
@@ -49,9 +58,10 @@ export function drawPlaced(ctx, placed, unit = 1) {
 
     const plateHeight = 20 * unit;
     const plateWidth = ctx.measureText(label).width + 10 * unit;
-    const plateX = Math.max(0, Math.min(box.x - 1.5 * unit, canvasWidth - plateWidth));
+    const plateX = within(box.x - 1.5 * unit, unit, canvasWidth - plateWidth - unit);
     const above = box.y - 1.5 * unit - plateHeight;
-    const plateY = above >= 0 ? above : box.y + box.height + 1.5 * unit;
+    const plateY = within(above >= unit ? above : box.y + box.height + 1.5 * unit, unit, canvasHeight - plateHeight - unit);
+    plates.push({ x: plateX - unit, y: plateY - unit, width: plateWidth + 2 * unit, height: plateHeight + 2 * unit });
     ctx.fillStyle = OUTLINE;
     ctx.fillRect(plateX - unit, plateY - unit, plateWidth + 2 * unit, plateHeight + 2 * unit);
     ctx.fillStyle = colour;
@@ -60,6 +70,11 @@ export function drawPlaced(ctx, placed, unit = 1) {
     ctx.fillText(label, plateX + 5 * unit, plateY + plateHeight / 2);
   }
   ctx.restore();
+  return plates;
+}
+
+function within(value, low, high) {
+  return Math.max(low, Math.min(value, high));
 }
 
 /**
@@ -95,8 +110,8 @@ export class Overlay {
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, width, height);
     const placed = this.shown ? placeFaces(this.shown.faces, this.shown.image, { width, height }, this.shown.mirrored) : [];
-    drawPlaced(ctx, placed);
-    canvas.dataset.boxes = JSON.stringify(placed);
+    const plates = drawPlaced(ctx, placed);
+    canvas.dataset.boxes = JSON.stringify(placed.map((face, i) => ({ ...face, plate: plates[i] })));
     canvas.dataset.mirrored = String(Boolean(this.shown?.mirrored));
     canvas.dataset.imageSize = this.shown ? `${this.shown.image.width}x${this.shown.image.height}` : "";
   }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import re
 from pathlib import Path
 
@@ -24,7 +25,9 @@ from browser_support import (
     screenshot_array,
     write_y4m,
 )
+from bench.scenes import crowd, face_photos, matched
 from conftest import FACE_PHOTOS, NO_FACE_PHOTO, composite, encode, gender_of
+from function.faces import Box
 from live_server import free_port, live_server
 
 if not CHROMIUM.exists():
@@ -35,6 +38,8 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 FEMALE, MALE = FACE_PHOTOS[0], FACE_PHOTOS[3]
 SCALE = 2  # device pixel ratio of the test pages: boxes must be drawn sharp on HiDPI screens
 TIMEOUT_MS = 60_000
+SENT_WIDTH = 1152  # frontend/camera.js FRAME_WIDTH
+LABEL = r"(Female|Male) (\d{1,2}%|> 99%)"  # never "100%"
 
 
 def camera_frame() -> Image.Image:
@@ -43,6 +48,11 @@ def camera_frame() -> Image.Image:
     for i, photo in enumerate([FEMALE, MALE]):
         frame.paste(Image.open(photo).convert("RGB").resize((220, 220)), (20, 15 + i * 235))
     return frame
+
+
+def sent_frame(frame: Image.Image) -> Image.Image:
+    """The camera frame as the page sends it: enlarged to camera.js FRAME_WIDTH."""
+    return frame.resize((SENT_WIDTH, SENT_WIDTH * frame.height // frame.width), Image.BILINEAR)
 
 
 def api_faces(url: str, data: bytes, upsample: int) -> list[dict]:
@@ -154,7 +164,7 @@ def wait_for_boxes(page, count: int, mirrored: bool | None = None) -> list[dict]
 
 def test_camera_boxes_follow_faces_mirrored_and_not(server, page):
     frame = camera_frame()
-    expected = api_faces(server, encode(frame, quality=90), upsample=0)
+    expected = api_faces(server, encode(sent_frame(frame), quality=90), upsample=0)
     assert len(expected) == 2, "the API itself must find both faces in the test frame"
     in_flight, most_in_flight, sent = set(), [0], []
 
@@ -176,7 +186,7 @@ def test_camera_boxes_follow_faces_mirrored_and_not(server, page):
 
     stage = page.locator("#stage").bounding_box()
     assert stage["width"] / stage["height"] == pytest.approx(640 / 480, rel=0.01)
-    scale = stage["width"] / 640
+    scale = stage["width"] / SENT_WIDTH
     for mirrored in (True, False):
         if not mirrored:
             page.get_by_label("Mirror camera").uncheck()
@@ -187,9 +197,9 @@ def test_camera_boxes_follow_faces_mirrored_and_not(server, page):
             # the page sent its own JPEG of the camera frame: same content, so nearly the same box
             [drawn] = [b for b in boxes if same_face(b["image"], want["box"])]
             assert drawn["gender"] == want["gender"]
-            assert re.fullmatch(rf"{want['gender'].capitalize()} \d{{1,3}}%", drawn["label"])
+            assert re.fullmatch(LABEL, drawn["label"]) and drawn["label"].startswith(want["gender"].capitalize())
             box = drawn["image"]
-            left = 640 - box["x"] - box["width"] if mirrored else box["x"]
+            left = SENT_WIDTH - box["x"] - box["width"] if mirrored else box["x"]
             on_screen = {"x": left * scale, "y": box["y"] * scale, "width": box["width"] * scale, "height": box["height"] * scale}
             assert matches(drawn["display"], on_screen, tolerance=1)
             # every face is in the left half of the camera frame: on the right when mirrored
@@ -203,11 +213,11 @@ def test_camera_boxes_follow_faces_mirrored_and_not(server, page):
         assert shown_as < 8 and shown_other > 25, (shown_as, shown_other)  # also: not too dark or bright
     assert page.text_content("#face-count") == "2"
     assert re.fullmatch(r"\d+ ms", page.text_content("#latency"))
-    # backpressure: frames go one at a time, as JPEGs of at most 640 px wide, with upsample 0
+    # backpressure: frames go one at a time, as JPEGs enlarged to SENT_WIDTH, with upsample 0
     assert len(sent) >= 3 and most_in_flight[0] == 1
     for url, content_type in sent:
         assert "upsample=0" in url and "detector=hog" in url and content_type == "image/jpeg"
-    assert page.get_attribute("#overlay", "data-image-size") == "640x480"  # what the API received
+    assert page.get_attribute("#overlay", "data-image-size") == "1152x864"  # what the API received
     page.screenshot(path=ARTIFACTS / "camera-page.png", full_page=True)
 
     page.get_by_role("button", name="Stop camera").click()
@@ -241,6 +251,7 @@ def test_upload_rotated_photo_and_download(server, page):
     for want in expected:
         [drawn] = [b for b in boxes if b["image"] == want["box"]]
         assert drawn["gender"] == want["gender"]
+        assert re.fullmatch(LABEL, drawn["label"]) and (drawn["label"].endswith("> 99%") == (want["confidence"] > 0.99))
         assert matches(drawn["display"], {k: v * scale for k, v in want["box"].items()}, tolerance=1)
     pixels = check_screenshot_boxes(page, boxes, "upload-rotated.png")
     # the photo is shown upright (EXIF applied), not as stored
@@ -357,3 +368,135 @@ def test_no_camera(playwright, server):
         assert wait_for_state(page, "camera-missing").startswith("No camera was found.")
     finally:
         browser.close()
+
+
+# ---- a group two to three metres from the camera: five faces of 40-60 px ------------------
+
+GROUP_WIDTHS = [40, 46, 52, 56, 60]  # dlib box widths in the 640x480 camera frame
+# the last face touches the right edge: on the left edge when mirrored
+GROUP_CENTRES = [(70, 140), (200, 330), (330, 150), (460, 320), (615, 230)]
+
+
+@pytest.fixture(scope="module")
+def group_frame() -> tuple[Image.Image, list[Box]]:
+    photos = face_photos(FACE_PHOTOS)
+    scene = crowd("group", (640, 480), photos, GROUP_WIDTHS, random.Random(14), GROUP_CENTRES)
+    assert len(scene.faces) == 5
+    return scene.image, scene.faces
+
+
+@pytest.fixture(scope="module")
+def group_browser(playwright, group_frame, tmp_path_factory):
+    y4m = write_y4m(tmp_path_factory.mktemp("group") / "group.y4m", [group_frame[0]] * 3)
+    browser = launch(playwright, *fake_camera_args(y4m))
+    yield browser
+    browser.close()
+
+
+def image_box(drawn: dict, factor: float) -> Box:
+    box = drawn["image"]
+    return Box(box["x"], box["y"], box["x"] + box["width"], box["y"] + box["height"]).scaled(factor)
+
+
+def test_camera_finds_a_group_of_small_faces(group_browser, group_frame, server):
+    frame, faces = group_frame
+    context = group_browser.new_context(viewport={"width": 900, "height": 1000}, device_scale_factor=SCALE)
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/")
+        page.get_by_role("button", name="Start camera").click()
+        boxes = wait_for_boxes(page, 5, mirrored=True)
+        assert page.get_attribute("#overlay", "data-image-size") == "1152x864"
+        # each face of the frame has its own drawn box on it
+        found = [image_box(b, 640 / SENT_WIDTH) for b in boxes]
+        assert matched(faces, found) == 5, (faces, found)
+        assert all(re.fullmatch(LABEL, b["label"]) for b in boxes)
+        assert page.text_content("#face-count") == "5"
+        check_screenshot_boxes(page, boxes, "camera-group.png")
+    finally:
+        context.close()
+
+
+def test_phone_edge_labels_stay_inside_the_video(group_browser, server):
+    context = group_browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True)
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/")
+        page.get_by_role("button", name="Start camera").click()
+        for mirrored in (True, False):
+            if not mirrored:
+                page.get_by_label("Mirror camera").uncheck()
+            boxes = wait_for_boxes(page, 5, mirrored=mirrored)
+            stage = page.locator("#stage").bounding_box()
+            edge = max(boxes, key=lambda b: b["image"]["x"])  # the face at the frame's right edge
+            plate = edge["plate"]
+            assert plate["x"] >= 0 and plate["y"] >= 0
+            assert plate["x"] + plate["width"] <= stage["width"] and plate["y"] + plate["height"] <= stage["height"]
+            png = page.locator("#stage").screenshot()
+            save_artifact(f"phone-edge-label-{'mirrored' if mirrored else 'unmirrored'}.png", png)
+            pixels = screenshot_array(png)
+            close = np.abs(pixels - np.array(GENDER_RGB[edge["gender"]])).max(axis=2) <= 40
+            # both ends of the plate are drawn in its colour, inside the video
+            top, bottom = round((plate["y"] + 3) * 3), round((plate["y"] + plate["height"] - 3) * 3)
+            for x in (plate["x"] + 3, plate["x"] + plate["width"] - 3):
+                assert close[top:bottom, round(x * 3)].mean() > 0.8, f"plate end at x {x} is not drawn: {plate}"
+    finally:
+        context.close()
+
+
+# ---- tracking, on scripted frame sequences (frontend/tracking.js) ------------------------
+
+TRACK = """async (frames) => {
+    const { FaceTracker } = await import('/tracking.js');
+    const tracker = new FaceTracker();
+    return frames.map(({ now, faces }) => tracker.update(faces, now));
+}"""
+
+
+def detection(x: float, y: float, width: float, female: float) -> dict:
+    return {"box": {"x": x, "y": y, "width": width, "height": width},
+            "gender": "female" if female >= 0.5 else "male", "scores": {"female": female, "male": 1 - female}}
+
+
+def tracked(page, frames: list[tuple[int, list[dict]]]) -> list[list[dict]]:
+    return page.evaluate(TRACK, [{"now": now, "faces": faces} for now, faces in frames])
+
+
+def test_tracking_keeps_a_label_through_a_one_frame_flip(server, page):
+    page.goto(f"{server}/")
+    femaleness = [0.95] * 4 + [0.03] + [0.95] * 4 + [0.03] * 10
+    shown = tracked(page, [(200 * i, [detection(100 + i % 2 * 3, 80, 60, p)]) for i, p in enumerate(femaleness)])
+    assert all(len(frame) == 1 for frame in shown)
+    assert {frame[0]["id"] for frame in shown} == {shown[0][0]["id"]}, "one track throughout"
+    assert [frame[0]["gender"] for frame in shown[:10]] == ["female"] * 10, "a single odd frame does not flip the label"
+    assert shown[4][0]["confidence"] < 0.95, "the confidence shown is the smoothed one"
+    assert shown[-1][0]["gender"] == "male" and shown[-1][0]["confidence"] > 0.9, "a lasting change does"
+
+
+def test_tracking_drops_a_face_after_a_grace_period(server, page):
+    page.goto(f"{server}/")
+    seen = [(200 * i, [detection(300, 200, 50, 0.9)]) for i in range(5)]
+    gone = [(800 + 300 * i, []) for i in range(1, 6)]
+    shown = tracked(page, seen + gone)
+    assert [len(frame) for frame in shown] == [1] * 5 + [1, 1, 1, 0, 0]  # kept for up to 1 s, then dropped
+
+
+def test_tracking_keeps_crossing_faces_apart(server, page):
+    page.goto(f"{server}/")
+    frames = [(200 * i, [detection(60 + 30 * i, 200, 60, 0.9), detection(540 - 30 * i, 210, 60, 0.1)]) for i in range(17)]
+    shown = tracked(page, frames)
+    for frame, (_, faces) in zip(shown, frames):
+        assert len(frame) == 2
+        for face in frame:
+            # each track keeps its own person: the woman moving right, the man moving left
+            want = faces[0] if face["id"] == shown[0][0]["id"] else faces[1]
+            assert face["gender"] == want["gender"] and abs(face["box"]["x"] - want["box"]["x"]) <= 15, (frame, faces)
+    assert {f["id"] for frame in shown for f in frame} == {f["id"] for f in shown[0]}
+
+
+def test_tracked_boxes_move_less_than_jittery_detections(server, page):
+    page.goto(f"{server}/")
+    xs = [200 + (6 if i % 2 else -6) for i in range(12)]
+    shown = tracked(page, [(200 * i, [detection(x, 150, 60, 0.9)]) for i, x in enumerate(xs)])
+    steps = [abs(a[0]["box"]["x"] - b[0]["box"]["x"]) for a, b in zip(shown[4:], shown[5:])]
+    assert max(steps) < 12 and abs(shown[-1][0]["box"]["x"] - 200) <= 6, steps
