@@ -167,6 +167,10 @@ async def faces(
     }
 
 
+# The seed's CAT2CLASS: its clients compare against these exact strings.
+SEED_GENDER_NAMES = {"female": "Female", "male": "Male"}
+
+
 @app.post(
     "/predictModel",
     openapi_extra={"requestBody": {"content": {"multipart/form-data": IMAGE_BODY_DOC["requestBody"]["content"]["multipart/form-data"]}}},
@@ -176,7 +180,8 @@ async def predict_model(request: Request):
     analysis = await analyze_request(request, "hog", None, None)
     return {
         "faces": {
-            f"face{i}": {"x": f.box.left, "y": f.box.top, "width": f.box.width, "height": f.box.height, "gender": f.gender}
+            f"face{i}": {"x": f.box.left, "y": f.box.top, "width": f.box.width, "height": f.box.height,
+                         "gender": SEED_GENDER_NAMES[f.gender]}
             for i, f in enumerate(analysis.faces, start=1)
         },
         "meta_info": {

@@ -90,12 +90,13 @@ def test_detection_parameters(client):
 
 
 def test_seed_compatible_endpoint(client):
-    canvas, _ = composite(FACE_PHOTOS[:2], columns=2)
+    canvas, _ = composite([FACE_PHOTOS[0], FACE_PHOTOS[-1]], columns=2)  # a woman and a man
     body = post_file(client, encode(canvas, quality=95), path="/predictModel").json()
     assert set(body["faces"]) == {"face1", "face2"}
     v1 = post_file(client, encode(canvas, quality=95)).json()["faces"]
     for key, face in zip(("face1", "face2"), v1):
-        assert body["faces"][key] == {**face["box"], "gender": face["gender"]}
+        assert body["faces"][key] == {**face["box"], "gender": face["gender"].capitalize()}
+    assert {face["gender"] for face in body["faces"].values()} == {"Female", "Male"}  # the seed's CAT2CLASS
     assert body["meta_info"]["num_faces"] == 2
 
 
