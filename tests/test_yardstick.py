@@ -1,0 +1,62 @@
+"""The honest yardstick's parts: people found in UTKFace, the split by person, the peer's adapter, the scores."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import FACE_PHOTOS, SHARED_DATA, gender_of, needs_shared_data
+from export import data, identities, yardstick
+
+
+def test_photos_linked_through_a_chain_are_one_person():
+    assert identities.connected_groups(5, [(0, 1), (1, 2), (3, 4)]) == [0, 0, 0, 1, 1]
+    assert identities.connected_groups(3, []) == [0, 1, 2]
+
+
+def test_pairs_below_the_threshold_match_a_brute_force_search():
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(0, 0.3, (300, 8)).astype(np.float32)
+    expected = {(i, j) for i in range(300) for j in range(i + 1, 300) if np.linalg.norm(embeddings[i] - embeddings[j]) < 0.5}
+    assert expected and set(identities.pairwise_below(embeddings, 0.5, chunk=64)) == expected
+
+
+def test_wilson_interval_brackets_the_proportion():
+    low, high = yardstick.wilson(50, 100)
+    assert 40 < low < 41 and 59 < high < 60
+    low, high = yardstick.wilson(10, 10)
+    assert high == pytest.approx(100) and 69 < low < 73
+    assert all(math.isnan(v) for v in yardstick.wilson(0, 0))
+
+
+def test_score_counts_only_found_faces_and_recall_per_gender():
+    result = yardstick.score(["female", "female", "male", "male"], ["female", "male", "male", None])
+    assert result["found"] == 75 and result["accuracy"] == pytest.approx(200 / 3)
+    assert result["female_recall"] == 50 and result["male_recall"] == 100
+
+
+@needs_shared_data
+def test_split_keeps_every_utkface_person_on_one_side():
+    person = data.utkface_identities()
+    assert person, "export/utkface_identities.csv is missing: run python -m export.identities"
+    train, validation = data.split(data.load_samples(SHARED_DATA))
+    train_people = {person[s.path] for s in train if s.source == "utkface"}
+    validation_people = {person[s.path] for s in validation if s.source == "utkface"}
+    assert validation_people and not train_people & validation_people
+    share = sum(s.source == "utkface" for s in validation) / sum(s.source == "utkface" for s in train + validation)
+    assert 0.14 < share < 0.16
+
+
+def test_peer_adapter_answers_for_the_centre_face():
+    if not yardstick.PEER_PYTHON.exists():
+        pytest.skip("the peer's environment .tools/peer is missing: scripts/setup.sh dev makes it")
+    jobs = [[str(p), 0] for p in FACE_PHOTOS]
+    out = subprocess.run([str(yardstick.PEER_PYTHON), str(yardstick.PEER_SCRIPT)], input=json.dumps(jobs),
+                         capture_output=True, text=True, check=True).stdout
+    answers = json.loads(out)
+    assert len(answers) == len(FACE_PHOTOS) and set(answers) <= {"female", "male"}
+    assert sum(a == gender_of(p) for a, p in zip(answers, FACE_PHOTOS)) >= len(FACE_PHOTOS) - 1
