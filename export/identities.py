@@ -1,5 +1,5 @@
 """Who is who in UTKFace, which has no identity labels: photos whose dlib face embeddings lie
-closer than a threshold are linked, and each connected group is taken as one person. The
+closer than a threshold, and among each other's few nearest neighbours, are linked, and each connected group is taken as one person. The
 threshold is chosen on LFW, whose identities are known. Writes export/utkface_identities.csv,
 which export.data.split reads to keep every person on one side.
 
@@ -24,15 +24,21 @@ CANDIDATE_THRESHOLDS = (0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
 LFW_PROBE_PHOTOS = 2000
 
 
-def pairwise_below(embeddings: np.ndarray, threshold: float, chunk: int = 1000) -> list[tuple[int, int]]:
-    pairs = []
+def mutual_neighbour_pairs(embeddings: np.ndarray, threshold: float, k: int, chunk: int = 1000) -> list[tuple[int, int]]:
+    """Pairs closer than the threshold where each is among the other's k nearest neighbours.
+    The neighbour condition stops chains: under the threshold alone, near-misses between
+    strangers join thousands of UTKFace photos into one group."""
     squared = (embeddings ** 2).sum(1)
+    neighbours, distance = [], {}
     for start in range(0, len(embeddings), chunk):
-        block = embeddings[start:start + chunk]
-        distances = squared[start:start + chunk, None] + squared[None, :] - 2 * block @ embeddings.T
-        rows, cols = np.nonzero(distances < threshold ** 2)
-        pairs += [(start + r, c) for r, c in zip(rows, cols) if start + r < c]
-    return pairs
+        block = np.maximum(0, squared[start:start + chunk, None] + squared[None, :] - 2 * embeddings[start:start + chunk] @ embeddings.T)
+        block[np.arange(len(block)), start + np.arange(len(block))] = np.inf
+        nearest = np.argpartition(block, k, axis=1)[:, :k]
+        for row, cols in enumerate(nearest):
+            neighbours.append(set(cols.tolist()))
+            distance.update(((start + row, c), np.sqrt(block[row, c])) for c in cols)
+    return sorted((i, j) for i, near in enumerate(neighbours) for j in near
+                  if i < j and i in neighbours[j] and distance[i, j] < threshold)
 
 
 def connected_groups(count: int, pairs: list[tuple[int, int]]) -> list[int]:
@@ -67,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--neighbours", type=int, default=3, help="a link also needs each photo among the other's nearest")
     parser.add_argument("--cache", type=Path, default=Path("runs/cache/boxes.json"))
     args = parser.parse_args(argv)
 
@@ -86,9 +93,10 @@ def main(argv: list[str] | None = None) -> None:
     for t, same, different in threshold_table(np.stack([embeddings[s.path] for s in probe]), [s.person for s in probe]):
         print(f"  {t:.2f}  {same:.2f}  {different:.4f}")
 
-    groups = connected_groups(len(utk), pairwise_below(np.stack([embeddings[s.path] for s in utk]), args.threshold))
+    pairs = mutual_neighbour_pairs(np.stack([embeddings[s.path] for s in utk]), args.threshold, args.neighbours)
+    groups = connected_groups(len(utk), pairs)
     sizes = np.bincount(groups)
-    print(f"UTKFace at {args.threshold}: {len(utk)} photos, {len(sizes)} people, {int((sizes > 1).sum())} with several photos "
+    print(f"UTKFace, linked under {args.threshold} when mutual {args.neighbours} nearest neighbours: {len(utk)} photos, {len(sizes)} people, {int((sizes > 1).sum())} with several photos "
           f"({int(sizes[sizes > 1].sum())} photos), largest {int(sizes.max())}")
     with open(IDENTITIES, "w", newline="") as f:
         writer = csv.writer(f)

@@ -18,11 +18,14 @@ def test_photos_linked_through_a_chain_are_one_person():
     assert identities.connected_groups(3, []) == [0, 1, 2]
 
 
-def test_pairs_below_the_threshold_match_a_brute_force_search():
-    rng = np.random.default_rng(0)
-    embeddings = rng.normal(0, 0.3, (300, 8)).astype(np.float32)
-    expected = {(i, j) for i in range(300) for j in range(i + 1, 300) if np.linalg.norm(embeddings[i] - embeddings[j]) < 0.5}
-    assert expected and set(identities.pairwise_below(embeddings, 0.5, chunk=64)) == expected
+def test_links_need_closeness_and_mutual_nearness():
+    # two tight pairs far apart; then a chain whose gaps widen, so with k=1 only its first two points are mutually nearest
+    pairs_of_twins = np.array([[0, 0], [0.1, 0], [5, 5], [5.1, 5]], np.float32)
+    assert identities.mutual_neighbour_pairs(pairs_of_twins, 0.5, k=1) == [(0, 1), (2, 3)]
+    assert identities.mutual_neighbour_pairs(pairs_of_twins, 0.05, k=1) == []
+    chain = np.array([[x, 0] for x in (0, 1, 2.1, 3.3)], np.float32)
+    assert identities.mutual_neighbour_pairs(chain, 1.5, k=1) == [(0, 1)]
+    assert identities.mutual_neighbour_pairs(chain, 1.5, k=2) == [(0, 1), (1, 2), (2, 3)]
 
 
 def test_wilson_interval_brackets_the_proportion():
