@@ -4,12 +4,10 @@ and serves from its own files on Python 3.12 without the dlib models it leaves o
 
 from __future__ import annotations
 
-import glob
 import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -138,16 +136,33 @@ def test_size_check_fails_over_budget(tmp_path, capsys):
     assert "over the budget" in capsys.readouterr().err
 
 
-def lambda_python() -> str | None:
-    """A Python 3.12 (the Lambda runtime): env LAMBDA_PYTHON, python3.12, or pyenv's."""
-    candidates = [os.environ.get("LAMBDA_PYTHON"), shutil.which("python3.12"),
-                  *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python")))]
-    for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"],
-                               capture_output=True, text=True)
-        if probe.stdout.strip() == "True":
-            return candidate
-    return None
+LAMBDA_PYTHON_FINDER = Path(__file__).resolve().parent.parent / "scripts" / "lambda_python.sh"
+
+
+def lambda_python(env: dict | None = None) -> str | None:
+    """A Python 3.12 (the Lambda runtime) as the README's build command finds it."""
+    found = subprocess.run([str(LAMBDA_PYTHON_FINDER)], capture_output=True, text=True, env=env)
+    return found.stdout.strip() if found.returncode == 0 else None
+
+
+def test_the_build_finds_a_python_312_past_a_shim_that_refuses(tmp_path):
+    if lambda_python() is None:
+        pytest.skip("no Python 3.12 on this machine (set LAMBDA_PYTHON)")
+    shim = tmp_path / "python3.12"
+    shim.write_text("#!/bin/sh\necho 'pyenv: python3.12: command not found' >&2\nexit 127\n")
+    shim.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "LAMBDA_PYTHON"}
+    env["PATH"] = f"{tmp_path}:{env['PATH']}"
+    python = lambda_python(env)
+    assert python and python != str(shim)
+    assert subprocess.run([python, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True,
+                          text=True).stdout.strip() == "(3, 12)"
+
+
+def test_the_build_says_what_to_set_when_no_python_312_runs(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LAMBDA_PYTHON": sys.executable}
+    found = subprocess.run([str(LAMBDA_PYTHON_FINDER)], capture_output=True, text=True, env=env)
+    assert found.returncode == 1 and not found.stdout and "LAMBDA_PYTHON=" in found.stderr
 
 
 @pytest.fixture(scope="module")
