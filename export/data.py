@@ -51,13 +51,16 @@ def open_rgb(path: Path) -> Image.Image:
         return image.convert("RGB")
 
 
+def bordered(image: Image.Image) -> tuple[Image.Image, int]:
+    """A tight face crop on a grey border that stands in for the rest of a photo, and the border's width."""
+    pad = round(UTKFACE_PAD * max(image.size))
+    return ImageOps.expand(image, border=pad, fill=PAD_GREY), pad
+
+
 def _detect(args: tuple[str, str, str]) -> tuple[str, list[list[int]]]:
     """All boxes the serving detector (default settings) finds, in the photo's own pixels."""
     root, rel, source = args
-    image = open_rgb(Path(root) / rel)
-    pad = round(UTKFACE_PAD * max(image.size)) if source == "utkface" else 0
-    if pad:
-        image = ImageOps.expand(image, border=pad, fill=PAD_GREY)
+    image, pad = bordered(open_rgb(Path(root) / rel)) if source == "utkface" else (open_rgb(Path(root) / rel), 0)
     boxes = detect_faces(image)
     return rel, [[b.left - pad, b.top - pad, b.right - pad, b.bottom - pad] for b in boxes]
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 from multiprocessing import get_context
 from pathlib import Path
 
+import dlib
 import numpy as np
-from PIL import ImageOps
-
-from export.data import PAD_GREY, UTKFACE_PAD, Sample, open_rgb
+from export.data import Sample, bordered, open_rgb
 from function.faces import Box
 
 _models = None  # per worker process: (5-point landmark predictor, face encoder)
@@ -23,28 +22,19 @@ def embedding_photo(sample: Sample) -> str:
 
 
 def _embed(args: tuple[str, str, bool, tuple[int, int, int, int]]) -> tuple[str, np.ndarray]:
+    """What face_recognition.face_encodings(model="small") computes, for one known box."""
     root, rel, pad_tight_crop, (left, top, right, bottom) = args
-    image = open_rgb(Path(root) / rel)
-    pad = round(UTKFACE_PAD * max(image.size)) if pad_tight_crop else 0
-    if pad:
-        image = ImageOps.expand(image, border=pad, fill=PAD_GREY)
+    image, pad = bordered(open_rgb(Path(root) / rel)) if pad_tight_crop else (open_rgb(Path(root) / rel), 0)
     global _models
     if _models is None:
-        import dlib
-        import face_recognition_models as files
+        import face_recognition_models as files  # warns about pkg_resources: only where embeddings are made
 
         _models = (dlib.shape_predictor(files.pose_predictor_five_point_model_location()),
                    dlib.face_recognition_model_v1(files.face_recognition_model_location()))
     landmarks, encoder = _models
     pixels = np.asarray(image)
-    shape = landmarks(pixels, dlib_rectangle(left + pad, top + pad, right + pad, bottom + pad))
+    shape = landmarks(pixels, dlib.rectangle(left + pad, top + pad, right + pad, bottom + pad))
     return rel, np.asarray(encoder.compute_face_descriptor(pixels, shape), np.float32)
-
-
-def dlib_rectangle(left: int, top: int, right: int, bottom: int):
-    import dlib
-
-    return dlib.rectangle(left, top, right, bottom)
 
 
 def embed_all(data: Path, samples: list[Sample], boxes: dict[str, Box], cache: Path, processes: int = 2) -> dict[str, np.ndarray]:

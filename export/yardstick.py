@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-from export.data import PAD_GREY, UTKFACE_PAD, face_box, load_samples, open_rgb, split
+from export.data import UTKFACE_PAD, bordered, face_box, load_samples, open_rgb, split
 from function.faces import detect_faces
 from function.inference import GenderClassifier
 from function.preprocess import preprocess
@@ -59,6 +59,7 @@ def photos(data: Path) -> list[Photo]:
 
 
 def border(photo: Photo, size: tuple[int, int]) -> int:
+    """The width of the border data.bordered gives this photo (the peer draws it itself)."""
     return round(UTKFACE_PAD * max(size)) if photo.pad_tight_crop else 0
 
 
@@ -66,10 +67,7 @@ def our_answers(items: list[Photo], classifiers: list[GenderClassifier]) -> list
     """Per classifier, the gender of each photo's centre face as the service finds and classifies it."""
     answers: list[list[str | None]] = [[] for _ in classifiers]
     for photo in items:
-        image = open_rgb(photo.path)
-        pad = border(photo, image.size)
-        if pad:
-            image = ImageOps.expand(image, border=pad, fill=PAD_GREY)
+        image = bordered(open_rgb(photo.path))[0] if photo.pad_tight_crop else open_rgb(photo.path)
         box = face_box([[b.left, b.top, b.right, b.bottom] for b in detect_faces(image)], image.size)
         for classifier, own in zip(classifiers, answers):
             if box is None:
