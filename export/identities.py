@@ -1,7 +1,8 @@
 """Who is who in UTKFace, which has no identity labels: photos whose dlib face embeddings lie
-closer than a threshold, and among each other's few nearest neighbours, are linked, and each connected group is taken as one person. The
-threshold is chosen on LFW, whose identities are known. Writes export/utkface_identities.csv,
-which export.data.split reads to keep every person on one side.
+closer than a threshold, each among the other's few nearest neighbours, are linked, and each
+connected group is taken as one person. The threshold is chosen on LFW, whose identities are
+known. Writes export/utkface_identities.csv, which export.data.split reads to keep every
+person on one side.
 
     python -m export.identities --data ../shared/data
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.data import detect_all, load_samples, training_boxes
+from export.data import UTKFACE_VALIDATION_SHARE, detect_all, load_samples, training_boxes
 from export.embeddings import embed_all
 
 IDENTITIES = Path(__file__).with_name("utkface_identities.csv")
@@ -96,14 +97,15 @@ def main(argv: list[str] | None = None) -> None:
     pairs = mutual_neighbour_pairs(np.stack([embeddings[s.path] for s in utk]), args.threshold, args.neighbours)
     groups = connected_groups(len(utk), pairs)
     sizes = np.bincount(groups)
-    print(f"UTKFace, linked under {args.threshold} when mutual {args.neighbours} nearest neighbours: {len(utk)} photos, {len(sizes)} people, {int((sizes > 1).sum())} with several photos "
-          f"({int(sizes[sizes > 1].sum())} photos), largest {int(sizes.max())}")
+    print(f"UTKFace, linked under {args.threshold} when mutual {args.neighbours} nearest neighbours: {len(utk)} photos, "
+          f"{len(sizes)} people, {int((sizes > 1).sum())} with several photos ({int(sizes[sizes > 1].sum())} photos), "
+          f"largest {int(sizes.max())}")
     with open(IDENTITIES, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "identity"])
         writer.writerows((s.path, g) for s, g in zip(utk, groups))
 
-    old_validation = set(random.Random(0).sample(sorted(s.path for s in utk), round(0.15 * len(utk))))
+    old_validation = set(random.Random(0).sample(sorted(s.path for s in utk), round(UTKFACE_VALIDATION_SHARE * len(utk))))
     train_people = {g for s, g in zip(utk, groups) if s.path not in old_validation}
     leaked = sum(g in train_people for s, g in zip(utk, groups) if s.path in old_validation)
     print(f"a random 15% split, as before: {leaked} of {len(old_validation)} validation photos ({100 * leaked / len(old_validation):.1f}%) "

@@ -29,7 +29,7 @@ from function.faces import detect_faces
 from function.inference import GenderClassifier
 from function.preprocess import preprocess
 
-PEER_PYTHON = Path(".tools/peer/bin/python")
+PEER_PYTHON = Path(__file__).resolve().parent.parent / ".tools" / "peer" / "bin" / "python"  # made by scripts/setup.sh dev
 PEER_SCRIPT = Path(__file__).with_name("peer_predict.py")
 FAIRFACE_CHILD_BINS = {"0-2", "3-9"}
 
