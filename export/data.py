@@ -149,7 +149,8 @@ def jittered(box: Box, rng: random.Random) -> Box:
 
 
 def augment(crop: Image.Image, rng: random.Random) -> Image.Image:
-    """What the service meets: mirrored faces, lighting, grey photos, blur, JPEG, small faces."""
+    """What the service meets: mirrored faces, lighting (dim rooms, gamma, webcam colour casts),
+    grey photos, sensor noise, blur, JPEG, small faces."""
     from PIL import ImageEnhance
 
     size = crop.size
@@ -161,13 +162,23 @@ def augment(crop: Image.Image, rng: random.Random) -> Image.Image:
     for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
         if rng.random() < 0.8:
             crop = enhancer(crop).enhance(rng.uniform(0.6, 1.4))
+    pixels = np.asarray(crop, np.float32)
+    if rng.random() < 0.3:
+        pixels = 255 * (pixels / 255) ** rng.uniform(0.6, 1.7)
+    if rng.random() < 0.15:  # a dim room
+        pixels = pixels * rng.uniform(0.25, 0.6)
+    if rng.random() < 0.3:  # a webcam's white balance: each channel scaled a little
+        pixels = pixels * np.array([rng.uniform(0.85, 1.15) for _ in range(3)], np.float32)
+    if rng.random() < 0.2:  # sensor noise
+        pixels = pixels + np.random.default_rng(rng.getrandbits(32)).normal(0, rng.uniform(2, 10), pixels.shape)
+    crop = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
     if rng.random() < 0.1:
         crop = ImageOps.grayscale(crop).convert("RGB")
     if rng.random() < 0.2:
         crop = crop.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.5)))
     if rng.random() < 0.4:
         buffer = io.BytesIO()
-        crop.save(buffer, "JPEG", quality=rng.randint(25, 90))
+        crop.save(buffer, "JPEG", quality=rng.randint(30, 90))
         crop = open_rgb(buffer)
     return crop
 

@@ -4,6 +4,10 @@
     python -m export.train --data ../shared/data --out runs/lfw --sources lfw          # LFW only
     python -m export.train ... --out runs/longer --init runs/default/best.pt           # more epochs on top of a run
     python -m export.train ... --init runs/a/best.pt --teacher runs/a/best.pt          # and distil from a run
+    python -m export.teacher --data ../shared/data && python -m export.train ... --teacher-probs runs/cache/teacher.json
+
+Each epoch draws its photos at random with each source's women and men equally likely
+(LFW's two versions count as one source), so "looks like LFW" does not come to mean "male".
 
 Writes <out>/best.pt ({state_dict, spec, info}: the epoch with the best validation balanced
 accuracy, with its fitted temperature and validation metrics) and <out>/log.json. Export it with
@@ -22,11 +26,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from export.data import FaceCrops, detect_all, load_samples, split, training_boxes
 from export.evaluate import DEFAULT_CACHE, expected_calibration_error, metrics_by_source
 from export.mobilenet_v2 import gender_mobilenet_v2
+from export.teacher import balancing_weights
 from function.preprocess import ModelSpec
 
 LABELS = ("female", "male")
@@ -73,11 +78,40 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     return t * t * nn.functional.kl_div(log_student, nn.functional.softmax(teacher_logits / t, 1), reduction="batchmean")
 
 
+def soft_target_loss(student_logits: torch.Tensor, teacher_probabilities: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against a teacher's class probabilities (its fixed, cached answers)."""
+    return -(teacher_probabilities * nn.functional.log_softmax(student_logits, 1)).sum(1).mean()
+
+
+class Numbered(Dataset):
+    """Each item of a dataset with its index first, to look up what is cached per photo."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple:
+        return (index, *self.dataset[index])
+
+
 def load_model(checkpoint: dict) -> nn.Module:
     model = gender_mobilenet_v2(len(LABELS), pretrained=False)
     model.load_state_dict(checkpoint["state_dict"])
     # channels-last convolutions train about twice as fast on CPU here
     return model.to(memory_format=torch.channels_last)
+
+
+def save_checkpoint(out: Path, model: nn.Module, spec: ModelSpec, logits: torch.Tensor, targets: torch.Tensor, facts: dict) -> dict:
+    """Write <out>/best.pt: the weights, the input spec, and their info with a temperature fitted on these logits."""
+    temperature = fit_temperature(logits, targets)
+    ece = {"before": expected_calibration_error(torch.softmax(logits, 1).numpy(), targets.numpy()),
+           "after": expected_calibration_error(torch.softmax(logits / temperature, 1).numpy(), targets.numpy())}
+    validation = facts.pop("validation")
+    info = {**facts, "temperature": temperature, "metrics": {"validation": validation, "ece_percent": ece}}
+    torch.save({"state_dict": model.state_dict(), "spec": spec.to_json(), "info": info}, out / "best.pt")
+    return info
 
 
 def epochs_trained(info: dict) -> int:
@@ -105,6 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--init", type=Path, help="start from this run's best.pt instead of ImageNet (the schedule restarts)")
     parser.add_argument("--teacher", type=Path, help="also learn this run's best.pt predictions (averaged with the mirrored crop), "
                                                      "made on the same augmented face at the teacher's own input size")
+    parser.add_argument("--teacher-probs", type=Path, help="also learn these cached per-photo probabilities (export.teacher)")
     parser.add_argument("--distill-weight", type=float, default=0.5, help="share of the loss from the teacher")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1, help="data loader processes")
@@ -112,6 +147,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--val-limit", type=int, help="validate on this many random validation photos (quick runs)")
     parser.add_argument("--max-steps", type=int, help="stop each epoch after this many steps (smoke test)")
     args = parser.parse_args(argv)
+    if args.teacher and args.teacher_probs:
+        parser.error("--teacher and --teacher-probs: choose one teacher")
 
     started = time.time()
     torch.set_num_threads(args.threads)
@@ -147,13 +184,17 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"train {len(train_set)} photos ({sum(not detected[s.path] for s in train_samples)} with the fallback box), "
           f"validate {len(val_set)} faces", flush=True)
 
-    counts = np.bincount(train_set.targets, minlength=len(LABELS))
-    class_weights = torch.tensor(counts.sum() / (len(LABELS) * np.maximum(counts, 1)), dtype=torch.float32)
-    loss_fn = nn.CrossEntropyLoss(weight=class_weights)
+    if args.teacher_probs:
+        cached = json.loads(args.teacher_probs.read_text())["male_probability"]
+        male = torch.tensor([cached[s.path] for s in train_samples], dtype=torch.float32)
+        taught_probabilities = torch.stack([1 - male, male], 1)  # in LABELS' order
+    loss_fn = nn.CrossEntropyLoss()
     model = load_model(start) if start else gender_mobilenet_v2(len(LABELS)).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     generator = torch.Generator().manual_seed(args.seed + first_epoch)
-    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True, generator=generator,
+    weights = balancing_weights([s.source for s in train_samples], [s.gender for s in train_samples])
+    sampler = WeightedRandomSampler(weights.tolist(), len(train_samples), replacement=True, generator=generator)
+    loader = DataLoader(Numbered(train_set), batch_size=args.batch_size, sampler=sampler, drop_last=True,
                         num_workers=args.workers, persistent_workers=False,
                         multiprocessing_context="spawn" if args.workers else None)  # see data.detect_all
     steps_per_epoch = min(len(loader), args.max_steps or len(loader))
@@ -172,7 +213,7 @@ def main(argv: list[str] | None = None) -> dict:
         train_set.epoch = first_epoch + epoch
         model.train()
         epoch_start, running = time.time(), 0.0
-        for step, (x, *teacher_x, y) in enumerate(loader):
+        for step, (index, x, *teacher_x, y) in enumerate(loader):
             if step >= steps_per_epoch:
                 break
             x = x.contiguous(memory_format=torch.channels_last)
@@ -183,6 +224,8 @@ def main(argv: list[str] | None = None) -> dict:
                     seen = teacher_x[0].contiguous(memory_format=torch.channels_last) if teacher_x else x
                     taught = (teacher(seen) + teacher(seen.flip(3))) / 2
                 loss = (1 - args.distill_weight) * loss + args.distill_weight * distillation_loss(logits, taught)
+            elif args.teacher_probs:
+                loss = (1 - args.distill_weight) * loss + args.distill_weight * soft_target_loss(logits, taught_probabilities[index])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -197,27 +240,21 @@ def main(argv: list[str] | None = None) -> dict:
         log.append({"epoch": epoch + 1, "train_seconds": round(time.time() - epoch_start), "validation": result})
         print(f"epoch {epoch + 1}: {json.dumps(result['all'])} ({time.time() - epoch_start:.0f} s)", flush=True)
         if best is None or result["all"]["balanced_accuracy"] >= best["validation"]["all"]["balanced_accuracy"]:
-            best = {"epoch": epoch + 1, "validation": result, "logits": logits}
-            torch.save(model.state_dict(), args.out / "weights.pt")
+            best = {"epoch": epoch + 1, "validation": result}
+            # written at every new best, so a run cut off keeps what it reached
+            info = save_checkpoint(args.out, model, spec, logits, val_targets, {
+                "name": "gender-mobilenet-v2" + ("" if "utkface" in sources else "-lfw"),
+                "architecture": f"MobileNetV2 (torchvision layout, ImageNet init), {args.input_size}x{args.input_size} input",
+                "trained_on": " + ".join(sources),
+                "validation": result,
+                "training": {**{k: str(v) for k, v in vars(args).items()}, "epochs": str(epoch + 1),
+                             "best_epoch": epoch + 1, "wall_seconds": round(time.time() - started)},
+                **({"continues": start["info"]} if start else {}),
+            })
+        (args.out / "log.json").write_text(json.dumps({"epochs": log, "info": info}, indent=1))
 
-    temperature = fit_temperature(best["logits"], val_targets)
-    ece_before = expected_calibration_error(torch.softmax(best["logits"], 1).numpy(), val_targets.numpy())
-    ece_after = expected_calibration_error(torch.softmax(best["logits"] / temperature, 1).numpy(), val_targets.numpy())
-    wall = round(time.time() - started)
-    info = {
-        "name": "gender-mobilenet-v2" + ("" if "utkface" in sources else "-lfw"),
-        "architecture": f"MobileNetV2 (torchvision layout, ImageNet init), {args.input_size}x{args.input_size} input",
-        "trained_on": " + ".join(sources),
-        "temperature": temperature,
-        "metrics": {"validation": best["validation"], "ece_percent": {"before": ece_before, "after": ece_after}},
-        "training": {"best_epoch": best["epoch"], "wall_seconds": wall, **{k: str(v) for k, v in vars(args).items()}},
-        **({"continues": start["info"]} if start else {}),
-    }
-    checkpoint = {"state_dict": torch.load(args.out / "weights.pt"), "spec": spec.to_json(), "info": info}
-    torch.save(checkpoint, args.out / "best.pt")
-    (args.out / "weights.pt").unlink()
-    (args.out / "log.json").write_text(json.dumps({"epochs": log, "info": info}, indent=1))
-    print(f"best epoch {best['epoch']}, temperature {temperature}, ECE {ece_before}% -> {ece_after}%, wall {wall} s")
+    print(f"best epoch {best['epoch']}, temperature {info['temperature']}, ECE {info['metrics']['ece_percent']}, "
+          f"wall {round(time.time() - started)} s")
     return info
 
 

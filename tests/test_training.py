@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -161,3 +162,23 @@ def test_evaluation_table_compares_models(data_root, tmp_path, capsys):
     assert "| group | n | gender-mobilenet-v2 accuracy | gender-mobilenet-v2 balanced_accuracy | seed-mobilenet-small accuracy" in printed
     assert "| gender-mobilenet-v2.onnx accuracy |" in printed  # a second model of the same name keeps its column
     assert "| utkface 13+ |" in printed and printed.count("ms per face on 1 thread") == 3
+
+
+def test_a_run_learns_cached_teacher_probabilities(data_root, tmp_path):
+    common = ["--data", str(data_root), "--cache", str(tmp_path / "boxes.json"), "--input-size", "64",
+              "--max-steps", "1", "--batch-size", "4", "--workers", "0", "--epochs", "1"]
+    probabilities = tmp_path / "teacher.json"
+    photos = [s.path for s in data.load_samples(data_root)]
+    probabilities.write_text(json.dumps({"model": "test", "male_probability": {p: 0.5 for p in photos}}))
+    info = train.main([*common, "--out", str(tmp_path / "student"), "--teacher-probs", str(probabilities)])
+    assert info["training"]["teacher_probs"] == str(probabilities)
+    with pytest.raises(SystemExit):
+        train.main([*common, "--out", str(tmp_path / "both"), "--teacher-probs", str(probabilities),
+                    "--teacher", str(tmp_path / "student" / "best.pt")])
+
+
+def test_soft_target_loss_is_least_where_the_student_gives_the_teachers_probabilities():
+    taught = torch.tensor([[0.9, 0.1], [0.3, 0.7]])
+    agreeing = torch.log(taught)
+    assert train.soft_target_loss(agreeing, taught) < train.soft_target_loss(agreeing * 3, taught)
+    assert train.soft_target_loss(agreeing, taught) < train.soft_target_loss(agreeing.flip(1), taught)

@@ -1,0 +1,143 @@
+"""The distillation teacher: per photo, the probability that its labelled face is a man's,
+from two models that learned faces in different ways, cached for export.train --teacher-probs.
+
+    python -m export.teacher --data ../shared/data
+
+- A logistic regression on dlib's face-recognition embeddings (export.embeddings: a ResNet
+  trained on ~3 million faces, never on gender), fitted on the training split with each
+  source's women and men weighted equally. A training photo gets the prediction of a fit
+  that never saw its person (5 folds by person), so the teacher does not just repeat labels.
+- An ONNX model of ours that no validation person was trained on (by default the LFW-only
+  model), averaged with its mirrored crop.
+
+The teacher is the mean of the two. Prints the validation accuracy of each part and of the
+mean (the regression fitted on all training photos), and writes {photo: p(male)} as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import ImageOps
+
+from export.data import FaceCrops, detect_all, load_samples, split, training_boxes, utkface_identities
+from export.embeddings import embed_all, embedding_photo
+from export.evaluate import DEFAULT_CACHE, metrics_by_source
+from export.identities import EMBEDDINGS_CACHE
+from function.inference import GenderClassifier
+from function.preprocess import to_input
+
+TEACHER_CACHE = Path("runs/cache/teacher.json")
+LABELS = ("female", "male")
+FOLDS = 5
+L2_PENALTY = 1e-3
+
+
+def balancing_weights(sources: list[str], genders: list[str]) -> np.ndarray:
+    """Weights that give each (source, gender) cell the same total; LFW's two versions are one source."""
+    cells = [(s.split("-")[0], g) for s, g in zip(sources, genders)]
+    counts: dict[tuple[str, str], int] = {}
+    for cell in cells:
+        counts[cell] = counts.get(cell, 0) + 1
+    weights = np.array([1 / counts[cell] for cell in cells])
+    return weights * len(weights) / weights.sum()
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, penalty: float = L2_PENALTY):
+    """Weighted L2-penalised logistic regression on standardised features (LBFGS); returns p(y = 1 | x) as a function."""
+    mean, std = x.mean(0), x.std(0) + 1e-8
+    xt, yt, wt = (torch.tensor(a, dtype=torch.float64) for a in ((x - mean) / std, y, weights))
+    w = torch.zeros(x.shape[1] + 1, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([w], max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        logits = xt @ w[:-1] + w[-1]
+        loss = (wt * torch.nn.functional.binary_cross_entropy_with_logits(logits, yt, reduction="none")).mean()
+        loss = loss + penalty * (w[:-1] ** 2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    coefficients = w.detach().numpy()
+    return lambda features: 1 / (1 + np.exp(-((features - mean) / std @ coefficients[:-1] + coefficients[-1])))
+
+
+def out_of_fold(x: np.ndarray, y: np.ndarray, weights: np.ndarray, people: list[str], folds: int = FOLDS) -> np.ndarray:
+    """Each row predicted by a fit on the other folds; a person's photos share a fold."""
+    fold_of = {p: i % folds for i, p in enumerate(np.random.default_rng(0).permutation(sorted(set(people))))}
+    fold = np.array([fold_of[p] for p in people])
+    result = np.empty(len(y))
+    for k in range(folds):
+        held = fold == k
+        result[held] = fit_logistic(x[~held], y[~held], weights[~held])(x[held])
+    return result
+
+
+def mirrored_male_probability(classifier: GenderClassifier, crops: FaceCrops, batch_size: int = 64) -> np.ndarray:
+    """p(male) of each crop averaged with its mirror image, as the classifier computes it."""
+    male = classifier.spec.labels.index("male")
+    out = []
+    for start in range(0, len(crops), batch_size):
+        faces = [crops.crop(i) for i in range(start, min(start + batch_size, len(crops)))]
+        both = classifier.probabilities(to_input(faces + [ImageOps.mirror(f) for f in faces], classifier.spec))[:, male]
+        out.append((both[:len(faces)] + both[len(faces):]) / 2)
+    return np.concatenate(out)
+
+
+def person_of(sample, identities: dict[str, str]) -> str:
+    return sample.person or "utkface:" + identities.get(sample.path, sample.path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--model", type=Path, default=Path("function/models/gender-mobilenet-v2-lfw.onnx"),
+                        help="our half of the teacher: an ONNX model no validation person was trained on")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="detected boxes (JSON)")
+    parser.add_argument("--out", type=Path, default=TEACHER_CACHE)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    samples = load_samples(args.data)
+    boxes, detected = training_boxes(samples, detect_all(args.data, samples, args.cache))
+    train, validation = split(samples)
+    embeddings = embed_all(args.data, samples, boxes, EMBEDDINGS_CACHE)
+    features = {name: np.stack([embeddings[embedding_photo(s)] for s in part]) for name, part in
+                (("train", train), ("validation", validation))}
+    targets = {name: np.array([float(s.gender == "male") for s in part]) for name, part in
+               (("train", train), ("validation", validation))}
+    weights = balancing_weights([s.source for s in train], [s.gender for s in train])
+    identities = utkface_identities()
+    regression = {"train": out_of_fold(features["train"], targets["train"], weights, [person_of(s, identities) for s in train]),
+                  "validation": fit_logistic(features["train"], targets["train"], weights)(features["validation"])}
+
+    classifier = GenderClassifier(args.model, args.threads)
+    ours = {name: mirrored_male_probability(classifier, FaceCrops(args.data, part, boxes, classifier.spec, LABELS))
+            for name, part in (("train", train), ("validation", validation))}
+
+    found = [detected[s.path] for s in validation]
+    sources = [s.source for s, f in zip(validation, found) if f]
+    print(f"validation faces found by the serving detector: {len(sources)}; accuracy (balanced) per source")
+    for name, p in (("embedding regression", regression["validation"]), (args.model.stem, ours["validation"]),
+                    ("teacher (their mean)", (regression["validation"] + ours["validation"]) / 2)):
+        result = metrics_by_source(targets["validation"][found].astype(int), (p[found] > 0.5).astype(int), sources, LABELS)
+        print(f"  {name}: " + ", ".join(f"{k} {v['accuracy']} ({v['balanced_accuracy']})" for k, v in result.items()))
+    result = metrics_by_source(targets["train"].astype(int), (regression["train"] > 0.5).astype(int),
+                               [s.source for s in train], LABELS)
+    print("  embedding regression out of fold on training photos: " +
+          ", ".join(f"{k} {v['accuracy']} ({v['balanced_accuracy']})" for k, v in result.items()))
+
+    teacher = {s.path: round(float(p), 5) for part in ("train", "validation")
+               for s, p in zip(train if part == "train" else validation, (regression[part] + ours[part]) / 2)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"model": args.model.name, "male_probability": teacher}))
+    print(f"wrote {args.out} ({len(teacher)} photos)")
+
+
+if __name__ == "__main__":
+    main()
