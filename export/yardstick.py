@@ -4,10 +4,11 @@ and sources no model here was trained or tuned on, each system with its own dete
     scripts/yardstick.sh function/models/gender-mobilenet-v2-int8.onnx function/models/gender-mobilenet-v2.onnx \
         function/models/gender-mobilenet-v2-lfw.onnx function/models/seed-mobilenet-small.onnx
 
-Sets: LFW's validation people (export.data.split: no photo of them was trained on), both
-versions of their photos; ../shared/data/external FairFace (ages 10+ as the headline, every
-age bin too) and Pixabay, never trained or tuned on. Tight crops (external sets) get the grey
-border UTKFace gets, so a detector has room. On each photo the face nearest its centre is the
+Sets: LFW's and UTKFace's validation people (export.data.split: no photo of them was trained
+on by a model of the person-disjoint split), both versions of LFW's photos, UTKFace's adults
+apart from its children; ../shared/data/external FairFace (ages 10+ as the headline, every
+age bin too) and Pixabay, never trained or tuned on. Tight crops (UTKFace, external sets) get
+a grey border, so a detector has room. On each photo the face nearest its centre is the
 labelled one; accuracy is over the photos where a system found a face, beside its found rate.
 """
 
@@ -48,6 +49,9 @@ def photos(data: Path) -> list[Photo]:
     for s in validation:
         if s.source.startswith("lfw"):
             result.append(Photo(data / s.path, s.gender, s.source + " (validation people)", False))
+        else:
+            ages = "13+" if s.age >= 13 else "0-12"
+            result.append(Photo(data / s.path, s.gender, f"utkface {ages} (validation people)", True))
     external = data / "external"
     with open(external / "fairface" / "labels.csv") as f:
         for row in csv.DictReader(f):
