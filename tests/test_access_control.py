@@ -158,4 +158,4 @@ def test_every_route_reaches_the_function(mode):
     assert all(route["Target"] == {"Fn::Sub": f"integrations/${{{name}}}"} for route in routes(template).values())
     [permission] = of_type(template, "AWS::Lambda::Permission").values()
     assert permission["FunctionName"] == {"Ref": "FacesFunction"}
-    assert permission["SourceArn"]["Fn::Sub"].endswith(":${FacesApi}/*")
+    assert permission["SourceArn"]["Fn::Sub"].endswith(":${FacesHttpApi}/*")
