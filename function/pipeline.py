@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
+from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from PIL import Image
 
 from function.faces import Box, Detector, detect_faces
 from function.faces import warm_up as warm_up_detection
-from function.images import decode_image
+from function.images import UploadedImage
 from function.inference import GenderClassifier
-from function.preprocess import preprocess
+from function.preprocess import ModelSpec, crop_face, to_input
 from function.settings import Settings
+
+
+def _blank_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+_BLANK_JPEG = _blank_jpeg()
 
 
 @dataclass(frozen=True)
@@ -57,28 +69,59 @@ class FaceGenderPipeline:
     def warm_up(self) -> None:
         """Load everything a request needs (model, detector) so the first request is not slow."""
         warm_up_detection(self.settings.detect_threads)
-        self.analyze_image(Image.new("RGB", (64, 64)), "hog", 0, 64)
+        self.analyze(_BLANK_JPEG, "hog", 0, 64)
 
-    def analyze(self, data: bytes, detector: Detector, upsample: int, max_side: int) -> Analysis:
-        start = time.perf_counter()
-        image = decode_image(data, self.settings.max_pixels)
-        decoded = time.perf_counter()
-        analysis = self.analyze_image(image, detector, upsample, max_side)
-        analysis.timings_ms = {"decode": (decoded - start) * 1000, **analysis.timings_ms}
-        analysis.timings_ms["total"] = (time.perf_counter() - start) * 1000
-        return analysis
-
-    def analyze_image(self, image: Image.Image, detector: Detector, upsample: int, max_side: int) -> Analysis:
+    def analyze(self, data: bytes, detector: Detector, upsample: int, max_side: int, draft: bool = True) -> Analysis:
+        """Decode, detect, classify. With `draft`, a JPEG of twice max_side or more is decoded
+        at a reduced scale (detection looks at max_side pixels only); boxes are in the full
+        image's pixels either way."""
         classifier = self.classifier
-        start = time.perf_counter()
-        threads = self.settings.detect_threads
-        boxes = sorted(detect_faces(image, detector, upsample, max_side, threads), key=lambda b: b.area, reverse=True)
-        detected = time.perf_counter()
-        faces = []
-        if boxes:
-            probabilities = classifier.probabilities(preprocess(image, boxes, classifier.spec))
-            labels = classifier.spec.labels
-            faces = [Face(box, dict(zip(labels, map(float, row)))) for box, row in zip(boxes, probabilities)]
-        classified = time.perf_counter()
-        timings = {"detect": (detected - start) * 1000, "classify": (classified - detected) * 1000}
-        return Analysis(image.width, image.height, faces, timings)
+        spec = classifier.spec
+        timings: dict[str, float] = defaultdict(float)
+        with _timed(timings, "total"):
+            with _timed(timings, "decode"):
+                upload = UploadedImage(data, self.settings.max_pixels)
+                reduction = upload.reduction_for(max_side) if draft else 1
+                images = {reduction: upload.decode(reduction)}
+            with _timed(timings, "detect"):
+                found = detect_faces(images[reduction], detector, upsample, max_side, self.settings.detect_threads)
+                boxes = sorted(
+                    (box.scaled(reduction).clipped(*upload.size) for box in found), key=lambda b: b.area, reverse=True
+                )
+            sources = crop_reductions(boxes, reduction, spec)
+            with _timed(timings, "decode"):
+                for finer in set(sources) - {reduction}:
+                    images[finer] = upload.decode(finer)
+            with _timed(timings, "classify"):
+                faces = []
+                if boxes:
+                    crops = [crop_face(images[r], box.scaled(1 / r), spec) for box, r in zip(boxes, sources)]
+                    probabilities = classifier.probabilities(to_input(crops, spec))
+                    scores = [dict(zip(spec.labels, map(float, row))) for row in probabilities]
+                    faces = [Face(box, face_scores) for box, face_scores in zip(boxes, scores)]
+        return Analysis(*upload.size, faces, dict(timings))
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str):
+    """Adds the block's wall time, in ms, to timings[stage]."""
+    start = time.perf_counter()
+    yield
+    timings[stage] += (time.perf_counter() - start) * 1000
+
+
+def crop_reductions(boxes: list[Box], reduction: int, spec: ModelSpec) -> list[int]:
+    """For each face (a box in full-resolution pixels), the reduction of the decode to cut its
+    classifier crop from: the detection's `reduction` when the crop region (the box grown by
+    the margin) still has the classifier's input size there on its shorter side, else the
+    coarsest reduction at which every such face does (1 at worst), shared by them all so the
+    photo is decoded once more at most. Crops are then never enlarged from a reduced copy
+    when the photo holds more pixels for them."""
+    def enough_at(box: Box, r: int) -> bool:
+        return min(box.width, box.height) * (1 + 2 * spec.margin) / r >= spec.input_size
+
+    finer = reduction
+    for box in boxes:
+        while finer > 1 and not enough_at(box, finer):
+            finer //= 2
+    return [reduction if enough_at(box, reduction) else finer for box in boxes]

@@ -7,9 +7,13 @@ from PIL import Image
 from conftest import FACE_PHOTOS, encode
 from function.errors import InvalidImage, PayloadTooLarge
 from function.faces import face_recognition
-from function.images import decode_image
+from function.images import UploadedImage
 
 LIMIT = 40_000_000
+
+
+def decode_image(data: bytes, max_pixels: int) -> Image.Image:
+    return UploadedImage(data, max_pixels).decode()
 
 
 def marked_image(width=60, height=40) -> Image.Image:
