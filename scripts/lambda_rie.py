@@ -30,7 +30,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, TextIO
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools" / "lambda"
@@ -57,21 +57,21 @@ FUNCTION_ENV = {
 }
 
 
-class ToolsMissing(RuntimeError):
-    pass
+class Missing(RuntimeError):
+    """The tool environment, Python 3.12 or the built package is not there."""
 
 
 def lambda_python() -> str:
     found = subprocess.run([str(ROOT / "scripts" / "lambda_python.sh")], capture_output=True, text=True)
     if found.returncode:
-        raise ToolsMissing(found.stderr.strip())
+        raise Missing(found.stderr.strip())
     return found.stdout.strip()
 
 
 def rie_binary() -> Path:
     found = sorted(SAM_ENV.glob("lib/python3*/site-packages/samcli/local/rapid/aws-lambda-rie-x86_64"))
     if not found or not (RUNTIME_CLIENT_DIR / "awslambdaric").is_dir():
-        raise ToolsMissing(f"the Lambda tool environment {TOOLS} is missing: run scripts/setup.sh dev")
+        raise Missing(f"the Lambda tool environment {TOOLS} is missing: run scripts/setup.sh dev")
     return found[0]
 
 
@@ -119,6 +119,8 @@ class Emulator:
         self.url = ""
 
     def __enter__(self) -> "Emulator":
+        if not (self.package / "function" / "handler.py").is_file():
+            raise Missing(f"no package in {self.package}: build it first (README, 'The package')")
         rie, python = rie_binary(), lambda_python()
         self.tmp = Path(tempfile.mkdtemp(prefix="lambda-tmp-"))
         port = free_port()
@@ -181,23 +183,39 @@ class Emulator:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("events", type=Path, nargs="+", help="API Gateway events (JSON), e.g. events/*.json")
+def stop_on_sigterm(*_) -> None:
+    """Leave through the `with` block, so the emulator (in a session of its own) is stopped too."""
+    raise SystemExit(143)
+
+
+def add_package_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--package", type=Path, default=ROOT / "dist" / "lambda",
                         help="the unzipped package (default dist/lambda: the README's build command)")
-    args = parser.parse_args(argv)
-    if not (args.package / "function" / "handler.py").is_file():
-        parser.error(f"no package in {args.package}: build it first (README, 'The package')")
+
+
+def with_emulator(package: Path, use: Callable[[Emulator], None]) -> int:
+    """A command's body: use(emulator), its logs on stderr; 1 (and why) when something is missing."""
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
-        with Emulator(args.package, log=sys.stderr) as emulator:
-            for path in args.events:
-                print(json.dumps(emulator.invoke(json.loads(path.read_text())), indent=2), flush=True)
-    except ToolsMissing as missing:
+        with Emulator(package, log=sys.stderr) as emulator:
+            use(emulator)
+    except Missing as missing:
         print(f"error: {missing}", file=sys.stderr)
         return 1
     return 0
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("events", type=Path, nargs="+", help="API Gateway events (JSON), e.g. events/*.json")
+    add_package_option(parser)
+    args = parser.parse_args(argv)
+
+    def invoke_each(emulator: Emulator) -> None:
+        for path in args.events:
+            print(json.dumps(emulator.invoke(json.loads(path.read_text())), indent=2), flush=True)
+
+    return with_emulator(args.package, invoke_each)
 
 if __name__ == "__main__":
     sys.exit(main())

