@@ -20,8 +20,9 @@ LIMIT = 40_000_000
 MAX_SIDE = 800  # detection's size here: photos of 1600 px and more are decoded at 1/2 or less
 CANVAS = (1800, 1300)
 BIG_FACE_PHOTO, SMALL_FACE_PHOTO = FACE_PHOTOS[0], FACE_PHOTOS[3]  # a woman and a man
-# The fixtures' faces are ~100 px: enlarged 3x, the face's crop region has 2x the classifier's
-# input in the 1/2 draft; at 1.2x it has less than the input there, but more in the photo.
+# The fixtures' faces are ~100 px: enlarged 3x, the face's crop region (1.4x the box) is well
+# over the classifier's 128 px input in the 1/2 draft; at 1.2x it is under it there, but over
+# it in the photo.
 BIG_SCALE, SMALL_SCALE = 3.0, 1.2
 SPEC = ModelSpec(input_size=128, margin=0.2, scale=1 / 255, mean=(0, 0, 0), std=(1, 1, 1), labels=("a", "b"))
 
