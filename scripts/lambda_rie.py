@@ -119,8 +119,6 @@ class Emulator:
         self.url = ""
 
     def __enter__(self) -> "Emulator":
-        if not (self.package / "function" / "handler.py").is_file():
-            raise Missing(f"no package in {self.package}: build it first (README, 'The package')")
         rie, python = rie_binary(), lambda_python()
         self.tmp = Path(tempfile.mkdtemp(prefix="lambda-tmp-"))
         port = free_port()
@@ -197,6 +195,8 @@ def with_emulator(package: Path, use: Callable[[Emulator], None]) -> int:
     """A command's body: use(emulator), its logs on stderr; 1 (and why) when something is missing."""
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
+        if not (package / "function" / "handler.py").is_file():
+            raise Missing(f"no package in {package}: build it first (README, 'The package')")
         with Emulator(package, log=sys.stderr) as emulator:
             use(emulator)
     except Missing as missing:
