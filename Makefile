@@ -4,3 +4,16 @@ LAMBDA_PYTHON ?= $(shell scripts/lambda_python.sh)
 
 build-FacesFunction:
 	$(LAMBDA_PYTHON) scripts/build_lambda.py --package-dir "$(ARTIFACTS_DIR)" --no-zip
+
+# The built package (dist/lambda) under AWS's Runtime Interface Emulator, without Docker:
+# `make local-invoke EVENT=events/http-v2-json.json` (like `sam local invoke -e`) and
+# `make local-api` (like `sam local start-api`: http://127.0.0.1:3000/). README, "Run it as Lambda does".
+EVENT ?= events/http-v2-raw-jpeg.json
+
+local-invoke:
+	python3 scripts/lambda_rie.py $(EVENT)
+
+local-api:
+	python3 scripts/lambda_api.py
+
+.PHONY: build-FacesFunction local-invoke local-api
