@@ -51,7 +51,7 @@ def embed_all(data: Path, samples: list[Sample], boxes: dict[str, Box], cache: P
         with get_context("spawn").Pool(processes) as pool:  # spawn: see data.detect_all
             for i, (rel, encoding) in enumerate(pool.imap_unordered(_embed, todo.values(), chunksize=16), 1):
                 found[rel] = encoding
-                if i % 2000 == 0 or i == len(todo):
+                if i % 500 == 0 or i == len(todo):  # a long run keeps what it has made
                     print(f"  {i}/{len(todo)}", flush=True)
                     cache.parent.mkdir(parents=True, exist_ok=True)
                     np.savez(cache, **found)

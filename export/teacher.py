@@ -10,8 +10,8 @@ from two models that learned faces in different ways, cached for export.train --
 - An ONNX model of ours that no validation person was trained on (by default the LFW-only
   model), averaged with its mirrored crop.
 
-The teacher is the mean of the two. Prints the validation accuracy of each part and of the
-mean (the regression fitted on all training photos), and writes {photo: p(male)} as JSON.
+The teacher is the mean of the two. Writes {training photo: p(male)} as JSON, and prints the
+accuracy of each part and of the mean, out of fold, on the training photos.
 """
 
 from __future__ import annotations
@@ -99,41 +99,40 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, default=Path("function/models/gender-mobilenet-v2-lfw.onnx"),
                         help="our half of the teacher: an ONNX model no validation person was trained on")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="detected boxes (JSON)")
+    parser.add_argument("--embeddings", type=Path, default=EMBEDDINGS_CACHE, help="cached face embeddings (.npz)")
     parser.add_argument("--out", type=Path, default=TEACHER_CACHE)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--embedded-only", action="store_true",
+                        help="use only the embeddings already cached (a long embedding run cut short); "
+                             "photos without one are taught by the model alone")
     args = parser.parse_args(argv)
 
     samples = load_samples(args.data)
-    boxes, detected = training_boxes(samples, detect_all(args.data, samples, args.cache))
-    train, validation = split(samples)
-    embeddings = embed_all(args.data, samples, boxes, EMBEDDINGS_CACHE)
-    features = {name: np.stack([embeddings[embedding_photo(s)] for s in part]) for name, part in
-                (("train", train), ("validation", validation))}
-    targets = {name: np.array([float(s.gender == "male") for s in part]) for name, part in
-               (("train", train), ("validation", validation))}
-    weights = balancing_weights([s.source for s in train], [s.gender for s in train])
+    boxes, _ = training_boxes(samples, detect_all(args.data, samples, args.cache))
+    train, _ = split(samples)
+    if args.embedded_only:
+        cached = np.load(args.embeddings)
+        embeddings = {name: cached[name] for name in cached.files}
+    else:
+        embeddings = embed_all(args.data, train, boxes, args.embeddings)
+    known = [s for s in train if embedding_photo(s) in embeddings]
+    features = np.stack([embeddings[embedding_photo(s)] for s in known])
+    targets = np.array([int(s.gender == "male") for s in known])
+    weights = balancing_weights([s.source for s in known], [s.gender for s in known])
     identities = utkface_identities()
-    regression = {"train": out_of_fold(features["train"], targets["train"], weights, [person_of(s, identities) for s in train]),
-                  "validation": fit_logistic(features["train"], targets["train"], weights)(features["validation"])}
+    regression = dict(zip((s.path for s in known), out_of_fold(features, targets, weights, [person_of(s, identities) for s in known])))
 
     classifier = GenderClassifier(args.model, args.threads)
-    ours = {name: mirrored_male_probability(classifier, FaceCrops(args.data, part, boxes, classifier.spec, LABELS))
-            for name, part in (("train", train), ("validation", validation))}
+    ours = dict(zip((s.path for s in train), mirrored_male_probability(classifier, FaceCrops(args.data, train, boxes, classifier.spec, LABELS))))
+    teacher = {s.path: round(float((regression[s.path] + ours[s.path]) / 2 if s.path in regression else ours[s.path]), 5)
+               for s in train}
 
-    found = [detected[s.path] for s in validation]
-    sources = [s.source for s, f in zip(validation, found) if f]
-    print(f"validation faces found by the serving detector: {len(sources)}; accuracy (balanced) per source")
-    for name, p in (("embedding regression", regression["validation"]), (args.model.stem, ours["validation"]),
-                    ("teacher (their mean)", (regression["validation"] + ours["validation"]) / 2)):
-        result = metrics_by_source(targets["validation"][found].astype(int), (p[found] > 0.5).astype(int), sources, LABELS)
-        print(f"  {name}: " + ", ".join(f"{k} {v['accuracy']} ({v['balanced_accuracy']})" for k, v in result.items()))
-    result = metrics_by_source(targets["train"].astype(int), (regression["train"] > 0.5).astype(int),
-                               [s.source for s in train], LABELS)
-    print("  embedding regression out of fold on training photos: " +
-          ", ".join(f"{k} {v['accuracy']} ({v['balanced_accuracy']})" for k, v in result.items()))
-
-    teacher = {s.path: round(float(p), 5) for part in ("train", "validation")
-               for s, p in zip(train if part == "train" else validation, (regression[part] + ours[part]) / 2)}
+    print(f"{len(known)} of {len(train)} training photos have an embedding; on them, out of fold by person "
+          f"(accuracy, balanced; {args.model.stem} has trained on the LFW ones):")
+    for name, p in (("embedding regression", [regression[s.path] for s in known]), (args.model.stem, [ours[s.path] for s in known]),
+                    ("teacher (their mean)", [teacher[s.path] for s in known])):
+        result = metrics_by_source(targets, (np.array(p) > 0.5).astype(int), [s.source for s in known], LABELS)
+        print(f"  {name}: " + ", ".join(f"{k} {v['accuracy']} ({v['balanced_accuracy']})" for k, v in result.items()), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"model": args.model.name, "male_probability": teacher}))
     print(f"wrote {args.out} ({len(teacher)} photos)")

