@@ -106,7 +106,8 @@ def read_only_command(package: Path, command: list[str]) -> list[str]:
 class Emulator:
     """The RIE serving the package's handler on 127.0.0.1, as a context manager.
 
-    The runtime starts on the first invocation (Lambda's init phase), as on Lambda.
+    The runtime starts, and runs the init phase, on the first invocation, as an on-demand
+    Lambda instance does.
     """
 
     def __init__(self, package: Path, *, handler: str = HANDLER, log: TextIO | None = None,
@@ -116,7 +117,6 @@ class Emulator:
         self.log = log
         self.startup_timeout = startup_timeout
         self.lines: list[str] = []
-        self.url = ""
 
     def __enter__(self) -> "Emulator":
         rie, python = rie_binary(), lambda_python()

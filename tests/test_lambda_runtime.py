@@ -28,8 +28,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import lambda_api  # noqa: E402
 import lambda_rie  # noqa: E402
 
-LAMBDA_INIT_LIMIT_MS = 10_000
-INIT_BUDGET_MS = 5_000  # far under Lambda's limit: not a benchmark, a margin on a loaded machine
+INIT_BUDGET_MS = 5_000  # far under Lambda's 10 s init limit: not a benchmark, a margin on a loaded machine
 LOOPBACK = "0100007F"  # 127.0.0.1 as /proc/net/tcp writes it
 PYC_HEADER = 16  # magic, flags, source hash (PEP 552)
 
@@ -146,7 +145,7 @@ def emulator(tools, request):
         yield running
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize("name", sorted(path.stem for path in EVENTS.glob("*.json")))
 def test_every_event_answers_through_the_runtime_interface_emulator(emulator, name):
     response = emulator.invoke(event(name))
     assert response["statusCode"] == EXPECTED[name][0], "".join(emulator.lines[-40:])
@@ -158,7 +157,7 @@ def test_init_is_far_under_lambdas_limit(emulator):
     emulator.invoke(event("http-v2-healthz"))
     init_ms = emulator.init_duration_ms()
     print(f"INIT REPORT durationMs {init_ms:.0f}")
-    assert 0 < init_ms < INIT_BUDGET_MS < LAMBDA_INIT_LIMIT_MS
+    assert 0 < init_ms < INIT_BUDGET_MS
 
 
 # --- the local HTTP API -------------------------------------------------------------------
