@@ -80,10 +80,13 @@ def http_api_event(method: str, target: str, headers: list[tuple[str, str]], bod
     return event
 
 
-def http_response(result: dict) -> tuple[int, list[tuple[str, str]], bytes]:
+def http_response(result) -> tuple[int, list[tuple[str, str]], bytes]:
     """Status, headers and body API Gateway makes of the function's result (payload 2.0)."""
-    if "statusCode" not in result:  # payload 2.0: a bare JSON value is a 200 JSON body
-        return 200, [("content-type", "application/json")], json.dumps(result).encode()
+    as_json = [("content-type", "application/json")]
+    if isinstance(result, dict) and {"errorType", "errorMessage"} <= result.keys():
+        return 500, as_json, b'{"message":"Internal Server Error"}'  # the function raised
+    if not isinstance(result, dict) or "statusCode" not in result:  # any other JSON value: the body
+        return 200, as_json, json.dumps(result).encode()
     headers = [(name, str(value)) for name, value in (result.get("headers") or {}).items()]
     for name, values in (result.get("multiValueHeaders") or {}).items():
         headers += [(name, str(value)) for value in values]

@@ -204,8 +204,11 @@ def test_the_functions_result_becomes_the_http_response():
     assert headers == [("content-type", "image/png"), ("x-two", "a"), ("x-two", "b"),
                        ("set-cookie", "s=1; HttpOnly"), ("set-cookie", "t=2")]
     assert lambda_api.http_response({"statusCode": 204}) == (204, [], b"")
-    assert lambda_api.http_response({"any": "json"}) == (200, [("content-type", "application/json")],
-                                                         b'{"any": "json"}')
+    as_json = [("content-type", "application/json")]
+    assert lambda_api.http_response({"any": "json"}) == (200, as_json, b'{"any": "json"}')
+    assert lambda_api.http_response(["a"]) == (200, as_json, b'["a"]')
+    raised = {"errorMessage": "boom", "errorType": "ValueError", "stackTrace": []}  # the RIE's answer when it raises
+    assert lambda_api.http_response(raised) == (500, as_json, b'{"message":"Internal Server Error"}')
 
 
 def test_the_page_and_the_api_through_the_local_http_api(emulator):
