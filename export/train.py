@@ -30,9 +30,11 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from export.data import FaceCrops, detect_all, load_samples, split, training_boxes
 from export.evaluate import DEFAULT_CACHE, expected_calibration_error, metrics_by_source
+from export.from_onnx import checkpoint_from_onnx
 from export.mobilenet_v2 import gender_mobilenet_v2
 from export.teacher import balancing_weights
-from function.preprocess import ModelSpec
+from function.inference import GenderClassifier
+from function.preprocess import ModelSpec, to_input
 
 LABELS = ("female", "male")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -114,6 +116,15 @@ def save_checkpoint(out: Path, model: nn.Module, spec: ModelSpec, logits: torch.
     return info
 
 
+def initial_checkpoint(path: Path, data: Path, samples: list, boxes: dict) -> dict:
+    """--init: a run's best.pt, or an ONNX file of ours, unfolded on 128 of the training faces."""
+    if path.suffix != ".onnx":
+        return torch.load(path)
+    spec = GenderClassifier(path).spec
+    faces = FaceCrops(data, random.Random(0).sample(samples, min(128, len(samples))), boxes, spec, LABELS)
+    return checkpoint_from_onnx(path, to_input([faces.crop(i) for i in range(len(faces))], spec))
+
+
 def epochs_trained(info: dict) -> int:
     """Epochs behind a checkpoint, counting the runs it continues."""
     return int(info["training"]["epochs"]) + (epochs_trained(info["continues"]) if "continues" in info else 0)
@@ -136,7 +147,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--init", type=Path, help="start from this run's best.pt instead of ImageNet (the schedule restarts)")
+    parser.add_argument("--init", type=Path, help="start from this run's best.pt, or an ONNX file of ours, instead of ImageNet "
+                                                  "(the schedule restarts)")
     parser.add_argument("--teacher", type=Path, help="also learn this run's best.pt predictions (averaged with the mirrored crop), "
                                                      "made on the same augmented face at the teacher's own input size")
     parser.add_argument("--teacher-probs", type=Path, help="also learn these cached per-photo probabilities (export.teacher)")
@@ -154,16 +166,6 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     spec = make_spec(args.input_size, args.margin)
-    start = torch.load(args.init) if args.init else None
-    teacher_checkpoint = torch.load(args.teacher) if args.teacher else None
-    # convolutions and a global pool carry over to another input size; another crop margin does not
-    for flag, checkpoint in (("--init", start), ("--teacher", teacher_checkpoint)):
-        if checkpoint and ModelSpec.from_json(checkpoint["spec"]).margin != spec.margin:
-            parser.error(f"{flag} was trained with another crop margin")
-    teacher = load_model(teacher_checkpoint).eval() if teacher_checkpoint else None
-    teacher_spec = ModelSpec.from_json(teacher_checkpoint["spec"]) if teacher_checkpoint else None
-    # a continued run numbers its epochs after all the runs before it: fresh augmentations and batch order
-    first_epoch = epochs_trained(start["info"]) if start else 0
     sources = tuple(args.sources.split(","))
 
     samples = [s for s in load_samples(args.data) if s.source.startswith(sources)]
@@ -176,6 +178,16 @@ def main(argv: list[str] | None = None) -> dict:
         train_samples = rng.sample(train_samples, min(args.train_limit, len(train_samples)))
     if args.val_limit:
         val_samples = rng.sample(val_samples, min(args.val_limit, len(val_samples)))
+    start = initial_checkpoint(args.init, args.data, train_samples, boxes) if args.init else None
+    teacher_checkpoint = torch.load(args.teacher) if args.teacher else None
+    # convolutions and a global pool carry over to another input size; another crop margin does not
+    for flag, checkpoint in (("--init", start), ("--teacher", teacher_checkpoint)):
+        if checkpoint and ModelSpec.from_json(checkpoint["spec"]).margin != spec.margin:
+            parser.error(f"{flag} was trained with another crop margin")
+    teacher = load_model(teacher_checkpoint).eval() if teacher_checkpoint else None
+    teacher_spec = ModelSpec.from_json(teacher_checkpoint["spec"]) if teacher_checkpoint else None
+    # a continued run numbers its epochs after all the runs before it: fresh augmentations and batch order
+    first_epoch = epochs_trained(start["info"]) if start else 0
     # a teacher of the student's size sees the student's own input: no second crop
     train_set = FaceCrops(args.data, train_samples, boxes, spec, LABELS, augment_seed=args.seed,
                           teacher_spec=teacher_spec if teacher_spec != spec else None)

@@ -193,3 +193,23 @@ def test_the_teacher_answers_for_every_training_photo(data_root, tmp_path):
     assert sorted(answers) == sorted(s.path for s in train_photos)
     assert all(0 <= p <= 1 for p in answers.values())
     assert np.load(tmp_path / "embeddings.npz").files  # the embeddings were made and cached
+
+
+def test_a_committed_onnx_model_unfolds_into_a_checkpoint_that_answers_alike(data_root, tmp_path):
+    samples = data.load_samples(data_root)
+    boxes, _ = data.training_boxes(samples, data.detect_all(data_root, samples, tmp_path / "boxes.json"))
+    classifier = GenderClassifier(FLOAT_MODEL_PATH)
+    crops = data.FaceCrops(data_root, samples, boxes, classifier.spec, train.LABELS)
+    faces = function.preprocess.to_input([crops.crop(i) for i in range(len(crops))], classifier.spec)
+    checkpoint = train.initial_checkpoint(FLOAT_MODEL_PATH, data_root, samples, boxes)
+    assert checkpoint["info"]["name"] == classifier.info["name"] and checkpoint["spec"] == classifier.spec.to_json()
+    model = train.load_model(checkpoint).eval()
+    with torch.no_grad():
+        logits = model(torch.from_numpy(faces)).numpy()
+    np.testing.assert_allclose(logits, classifier.logits(faces), atol=1e-3)
+    # the batch norms carry real statistics again, so training-mode batches start near the model
+    assert checkpoint["state_dict"]["features.0.1.running_var"].std() > 0
+    info = train.main(["--data", str(data_root), "--cache", str(tmp_path / "boxes.json"), "--out", str(tmp_path / "run"),
+                       "--max-steps", "1", "--batch-size", "4", "--workers", "0", "--epochs", "1", "--lr", "0",
+                       "--input-size", str(classifier.spec.input_size), "--init", str(FLOAT_MODEL_PATH)])
+    assert info["continues"]["name"] == classifier.info["name"]
