@@ -10,7 +10,7 @@ from two models that learned faces in different ways, cached for export.train --
 - An ONNX model of ours that no validation person was trained on (by default the LFW-only
   model), averaged with its mirrored crop.
 
-The teacher is the mean of the two. Writes {training photo: p(male)} as JSON, and prints the
+The teacher is their weighted mean (--model-share; 0 leaves the regression alone). Writes {training photo: p(male)} as JSON, and prints the
 accuracy of each part and of the mean, out of fold, on the training photos.
 """
 
@@ -101,40 +101,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="detected boxes (JSON)")
     parser.add_argument("--embeddings", type=Path, default=EMBEDDINGS_CACHE, help="cached face embeddings (.npz)")
     parser.add_argument("--out", type=Path, default=TEACHER_CACHE)
+    parser.add_argument("--model-share", type=float, default=0.5, help="our model's share of the teacher (0: the regression alone)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--embedded-only", action="store_true",
-                        help="use only the embeddings already cached (a long embedding run cut short); "
-                             "photos without one are taught by the model alone")
     args = parser.parse_args(argv)
 
     samples = load_samples(args.data)
     boxes, _ = training_boxes(samples, detect_all(args.data, samples, args.cache))
     train, _ = split(samples)
-    if args.embedded_only:
-        cached = np.load(args.embeddings)
-        embeddings = {name: cached[name] for name in cached.files}
-    else:
-        embeddings = embed_all(args.data, train, boxes, args.embeddings)
-    known = [s for s in train if embedding_photo(s) in embeddings]
-    features = np.stack([embeddings[embedding_photo(s)] for s in known])
-    targets = np.array([int(s.gender == "male") for s in known])
-    weights = balancing_weights([s.source for s in known], [s.gender for s in known])
+    embeddings = embed_all(args.data, train, boxes, args.embeddings)
+    features = np.stack([embeddings[embedding_photo(s)] for s in train])
+    targets = np.array([int(s.gender == "male") for s in train])
+    weights = balancing_weights([s.source for s in train], [s.gender for s in train])
     identities = utkface_identities()
-    regression = dict(zip((s.path for s in known), out_of_fold(features, targets, weights, [person_of(s, identities) for s in known])))
+    regression = out_of_fold(features, targets, weights, [person_of(s, identities) for s in train])
 
-    classifier = GenderClassifier(args.model, args.threads)
-    ours = dict(zip((s.path for s in train), mirrored_male_probability(classifier, FaceCrops(args.data, train, boxes, classifier.spec, LABELS))))
-    teacher = {s.path: round(float((regression[s.path] + ours[s.path]) / 2 if s.path in regression else ours[s.path]), 5)
-               for s in train}
+    parts = {"embedding regression": regression}
+    teacher = regression
+    if args.model_share > 0:
+        classifier = GenderClassifier(args.model, args.threads)
+        parts[args.model.stem] = mirrored_male_probability(classifier, FaceCrops(args.data, train, boxes, classifier.spec, LABELS))
+        teacher = parts["teacher"] = (1 - args.model_share) * regression + args.model_share * parts[args.model.stem]
 
-    print(f"{len(known)} of {len(train)} training photos have an embedding; on them, out of fold by person "
-          f"(accuracy, balanced; {args.model.stem} has trained on the LFW ones):")
-    for name, p in (("embedding regression", [regression[s.path] for s in known]), (args.model.stem, [ours[s.path] for s in known]),
-                    ("teacher (their mean)", [teacher[s.path] for s in known])):
-        result = metrics_by_source(targets, (np.array(p) > 0.5).astype(int), [s.source for s in known], LABELS)
+    print(f"training photos, out of fold by person (accuracy, balanced; {args.model.stem} has trained on the LFW ones):")
+    for name, p in parts.items():
+        result = metrics_by_source(targets, (p > 0.5).astype(int), [s.source for s in train], LABELS)
         print(f"  {name}: " + ", ".join(f"{k} {v['accuracy']} ({v['balanced_accuracy']})" for k, v in result.items()), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"model": args.model.name, "male_probability": teacher}))
+    args.out.write_text(json.dumps({"model_share": args.model_share, "model": args.model.name,
+                                    "male_probability": {s.path: round(float(p), 5) for s, p in zip(train, teacher)}}))
     print(f"wrote {args.out} ({len(teacher)} photos)")
 
 
