@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--calibration-faces", type=int, default=400)
+    parser.add_argument("--max-latency-ratio", type=float, default=MAX_LATENCY_RATIO,
+                        help="int8 / float time per face at most this (measured here, so a busy machine skews it)")
     parser.add_argument("--probe-faces", type=int, default=1000, help="training faces (not calibration ones) for the sweep")
     parser.add_argument("--float-layers", type=int, default=2, help="how many of the most sensitive convolutions stay float")
     args = parser.parse_args(argv)
@@ -166,9 +168,9 @@ def main(argv: list[str] | None = None) -> None:
           f"{before['all']['balanced_accuracy']} -> {after['all']['balanced_accuracy']} ({len(crops)} faces); "
           f"{float_ms} -> {int8_ms} ms per face on 1 thread ({int8_ms / float_ms:.2f}x); "
           f"{args.model.stat().st_size / 1e6:.1f} -> {args.out.stat().st_size / 1e6:.1f} MB")
-    if drop > MAX_ACCURACY_DROP or int8_ms > MAX_LATENCY_RATIO * float_ms:
+    if drop > MAX_ACCURACY_DROP or int8_ms > args.max_latency_ratio * float_ms:
         args.out.unlink()
-        print(f"REJECTED: needs drops in accuracy and balanced accuracy <= {MAX_ACCURACY_DROP} points and <= {MAX_LATENCY_RATIO}x "
+        print(f"REJECTED: needs drops in accuracy and balanced accuracy <= {MAX_ACCURACY_DROP} points and <= {args.max_latency_ratio}x "
               "the latency; nothing written", file=sys.stderr)
         raise SystemExit(1)
 

@@ -142,7 +142,8 @@ def test_distillation_loss_vanishes_only_when_the_student_agrees():
 def test_int8_copy_of_our_float_model(data_root, tmp_path):
     out = tmp_path / "int8.onnx"
     quantize.main([str(FLOAT_MODEL_PATH), "--out", str(out), "--data", str(data_root), "--cache", str(tmp_path / "boxes.json"),
-                   "--calibration-faces", "8", "--probe-faces", "8"])
+                   "--calibration-faces", "8", "--probe-faces", "8",
+                   "--max-latency-ratio", "100"])  # the speed gate is timing, for bench/ and real runs, not for a test
     original, int8 = GenderClassifier(FLOAT_MODEL_PATH), GenderClassifier(out)
     assert int8.spec == original.spec and int8.temperature == original.temperature
     assert int8.info["name"] == original.info["name"] + "-int8" and "int8" in int8.info["quantization"]
