@@ -1,7 +1,7 @@
 """The distillation teacher: per photo, the probability that its labelled face is a man's,
 from two models that learned faces in different ways, cached for export.train --teacher-probs.
 
-    python -m export.teacher --data ../shared/data
+    python -m export.teacher --data ../shared/data --model-share 0    # the regression alone (2.0.0's teacher)
 
 - A logistic regression on dlib's face-recognition embeddings (export.embeddings: a ResNet
   trained on ~3 million faces, never on gender), fitted on the training split with each
@@ -10,8 +10,9 @@ from two models that learned faces in different ways, cached for export.train --
 - An ONNX model of ours that no validation person was trained on (by default the LFW-only
   model), averaged with its mirrored crop.
 
-The teacher is their weighted mean (--model-share; 0 leaves the regression alone). Writes {training photo: p(male)} as JSON, and prints the
-accuracy of each part and of the mean, out of fold, on the training photos.
+The teacher is their weighted mean (--model-share; 0 leaves the regression alone). Writes
+{training photo: p(male)} as JSON, and prints each part's accuracy on the training photos
+(out of fold for the regression).
 """
 
 from __future__ import annotations
