@@ -138,6 +138,16 @@ def split(samples: list[Sample], seed: int = 0) -> tuple[list[Sample], list[Samp
     return [s for s, v in zip(samples, is_validation) if not v], [s for s, v in zip(samples, is_validation) if v]
 
 
+def balancing_weights(sources: list[str], genders: list[str]) -> np.ndarray:
+    """Weights that give each (source, gender) cell the same total; LFW's two versions are one source."""
+    cells = [(s.split("-")[0], g) for s, g in zip(sources, genders)]
+    counts: dict[tuple[str, str], int] = {}
+    for cell in cells:
+        counts[cell] = counts.get(cell, 0) + 1
+    weights = np.array([1 / counts[cell] for cell in cells])
+    return weights * len(weights) / weights.sum()
+
+
 def jittered(box: Box, rng: random.Random) -> Box:
     """The box moved and resized the way a detector's boxes wobble between photos of a face."""
     w, h = box.width, box.height

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import ImageOps
 
-from export.data import FaceCrops, detect_all, load_samples, split, training_boxes, utkface_identities
+from export.data import FaceCrops, balancing_weights, detect_all, load_samples, split, training_boxes, utkface_identities
 from export.embeddings import embed_all, embedding_photo
 from export.evaluate import DEFAULT_CACHE, metrics_by_source
 from export.identities import EMBEDDINGS_CACHE
@@ -36,16 +36,6 @@ TEACHER_CACHE = Path("runs/cache/teacher.json")
 LABELS = ("female", "male")
 FOLDS = 5
 L2_PENALTY = 1e-3
-
-
-def balancing_weights(sources: list[str], genders: list[str]) -> np.ndarray:
-    """Weights that give each (source, gender) cell the same total; LFW's two versions are one source."""
-    cells = [(s.split("-")[0], g) for s, g in zip(sources, genders)]
-    counts: dict[tuple[str, str], int] = {}
-    for cell in cells:
-        counts[cell] = counts.get(cell, 0) + 1
-    weights = np.array([1 / counts[cell] for cell in cells])
-    return weights * len(weights) / weights.sum()
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, penalty: float = L2_PENALTY):

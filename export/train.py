@@ -28,11 +28,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
-from export.data import FaceCrops, detect_all, load_samples, split, training_boxes
+from export.data import FaceCrops, balancing_weights, detect_all, load_samples, split, training_boxes
 from export.evaluate import DEFAULT_CACHE, expected_calibration_error, metrics_by_source
 from export.from_onnx import checkpoint_from_onnx
 from export.mobilenet_v2 import gender_mobilenet_v2
-from export.teacher import balancing_weights
 from function.inference import GenderClassifier
 from function.preprocess import ModelSpec, to_input
 

@@ -7,13 +7,13 @@ import pytest
 
 pytest.importorskip("torch", reason="the teacher is fitted with the export tools (scripts/setup.sh dev)")
 
-from export import teacher  # noqa: E402
+from export import data, teacher  # noqa: E402
 
 
 def test_each_source_gets_its_women_and_men_weighted_alike():
     sources = ["lfw-deepfunneled"] * 6 + ["lfw-original150"] * 6 + ["utkface"] * 5
     genders = ["male"] * 5 + ["female"] + ["male"] * 5 + ["female"] + ["male", "female", "female", "female", "female"]
-    weights = teacher.balancing_weights(sources, genders)
+    weights = data.balancing_weights(sources, genders)
     totals = {}
     for source, gender, weight in zip(sources, genders, weights):
         cell = (source.split("-")[0], gender)
