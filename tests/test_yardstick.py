@@ -37,9 +37,19 @@ def test_wilson_interval_brackets_the_proportion():
 
 
 def test_score_counts_only_found_faces_and_recall_per_gender():
-    result = yardstick.score(["female", "female", "male", "male"], ["female", "male", "male", None])
+    result = yardstick.score(["female", "female", "male", "male"], [("female", 0.9), ("male", 0.6), ("male", 0.8), None])
     assert result["found"] == 75 and result["accuracy"] == pytest.approx(200 / 3)
     assert result["female_recall"] == 50 and result["male_recall"] == 100
+
+
+def test_calibration_error_is_the_gap_between_confidence_and_accuracy():
+    genders = ["female"] * 4 + ["male"] * 4
+    # right 3 times in 4 at confidence 0.75: calibrated; the unfound face does not count
+    calibrated = [("female", 0.75)] * 3 + [("male", 0.75)] + [("male", 0.75)] * 3 + [("female", 0.75)]
+    assert yardstick.calibration_error(genders + ["male"], calibrated + [None]) == pytest.approx(0)
+    overconfident = [(label, 0.95) for label, _ in calibrated]
+    assert yardstick.calibration_error(genders, overconfident) == pytest.approx(20)
+    assert math.isnan(yardstick.calibration_error(["male"], [None]))
 
 
 @needs_shared_data
@@ -61,5 +71,6 @@ def test_peer_adapter_answers_for_the_centre_face():
     out = subprocess.run([str(yardstick.PEER_PYTHON), str(yardstick.PEER_SCRIPT)], input=json.dumps(jobs),
                          capture_output=True, text=True, check=True).stdout
     answers = json.loads(out)
-    assert len(answers) == len(FACE_PHOTOS) and set(answers) <= {"female", "male"}
-    assert sum(a == gender_of(p) for a, p in zip(answers, FACE_PHOTOS)) >= len(FACE_PHOTOS) - 1
+    assert len(answers) == len(FACE_PHOTOS) and {a[0] for a in answers} <= {"female", "male"}
+    assert all(0.5 <= a[1] <= 1 for a in answers)
+    assert sum(a[0] == gender_of(p) for a, p in zip(answers, FACE_PHOTOS)) >= len(FACE_PHOTOS) - 1
