@@ -2,6 +2,7 @@
 from two models that learned faces in different ways, cached for export.train --teacher-probs.
 
     python -m export.teacher --data ../shared/data --model-share 0    # the regression alone (2.0.0's teacher)
+    python -m export.teacher --data ../shared/data --model-share 0 --pool-named-people    # 2.1.0's teacher
 
 - A logistic regression on dlib's face-recognition embeddings (export.embeddings: a ResNet
   trained on ~3 million faces, never on gender), fitted on the training split with each
@@ -10,7 +11,11 @@ from two models that learned faces in different ways, cached for export.train --
 - An ONNX model of ours that no validation person was trained on (by default the LFW-only
   model), averaged with its mirrored crop.
 
-The teacher is their weighted mean (--model-share; 0 leaves the regression alone). Writes
+The teacher is their weighted mean (--model-share; 0 leaves the regression alone). With
+--pool-named-people, each photo of a person known by name (LFW) gets the mean over that
+person's photos: one person has one gender, and their other photos outvote an odd one.
+UTKFace's people, found by clustering, are left apart: a wrong merge would pool two people.
+Writes
 {training photo: p(male)} as JSON, and prints each part's accuracy on the training photos
 (out of fold for the regression).
 """
@@ -69,6 +74,18 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, weights: np.ndarray, people: list[
     return result
 
 
+def pooled_by_person(probability: np.ndarray, people: list[str]) -> np.ndarray:
+    """Each row replaced by the mean over the rows of its person; rows whose person is "" stay as they are."""
+    pooled = probability.copy()
+    rows_of: dict[str, list[int]] = {}
+    for row, person in enumerate(people):
+        if person:
+            rows_of.setdefault(person, []).append(row)
+    for rows in rows_of.values():
+        pooled[rows] = probability[rows].mean()
+    return pooled
+
+
 def mirrored_male_probability(classifier: GenderClassifier, crops: FaceCrops, batch_size: int = 64) -> np.ndarray:
     """p(male) of each crop averaged with its mirror image, as the classifier computes it."""
     male = classifier.spec.labels.index("male")
@@ -93,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--embeddings", type=Path, default=EMBEDDINGS_CACHE, help="cached face embeddings (.npz)")
     parser.add_argument("--out", type=Path, default=TEACHER_CACHE)
     parser.add_argument("--model-share", type=float, default=0.5, help="our model's share of the teacher (0: the regression alone)")
+    parser.add_argument("--pool-named-people", action="store_true", help="average the teacher over each LFW person's photos")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
 
@@ -112,6 +130,8 @@ def main(argv: list[str] | None = None) -> None:
         classifier = GenderClassifier(args.model, args.threads)
         parts[args.model.stem] = mirrored_male_probability(classifier, FaceCrops(args.data, train, boxes, classifier.spec, LABELS))
         teacher = parts["teacher"] = (1 - args.model_share) * regression + args.model_share * parts[args.model.stem]
+    if args.pool_named_people:
+        teacher = parts["teacher, pooled over each LFW person"] = pooled_by_person(teacher, [s.person for s in train])
 
     print(f"training photos, out of fold by person (accuracy, balanced; {args.model.stem} has trained on the LFW ones):")
     for name, p in parts.items():
@@ -119,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {name}: " + ", ".join(f"{k} {v['accuracy']} ({v['balanced_accuracy']})" for k, v in result.items()), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"model_share": args.model_share, "model": args.model.name,
+                                    "pool_named_people": args.pool_named_people,
                                     "male_probability": {s.path: round(float(p), 5) for s, p in zip(train, teacher)}}))
     print(f"wrote {args.out} ({len(teacher)} photos)")
 

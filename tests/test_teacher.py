@@ -44,3 +44,10 @@ def test_out_of_fold_predictions_never_come_from_a_fit_that_saw_the_person():
     unseen = teacher.out_of_fold(x, y, np.ones(len(y)), people)
     assert np.mean((seen > 0.5) == y) == 1.0
     assert np.abs(unseen - 0.5).max() < np.abs(seen - 0.5).min()
+
+
+def test_pooling_gives_each_named_person_their_mean_and_leaves_the_unnamed_alone():
+    probability = np.array([0.9, 0.3, 0.6, 0.2, 0.7])
+    pooled = teacher.pooled_by_person(probability, ["ann", "ann", "ann", "", ""])
+    assert np.allclose(pooled, [0.6, 0.6, 0.6, 0.2, 0.7])
+    assert np.allclose(probability, [0.9, 0.3, 0.6, 0.2, 0.7])
