@@ -2,7 +2,7 @@
 from two models that learned faces in different ways, cached for export.train --teacher-probs.
 
     python -m export.teacher --data ../shared/data --model-share 0    # the regression alone (2.0.0's teacher)
-    python -m export.teacher --data ../shared/data --model-share 0 --pool-named-people    # 2.1.0's teacher
+    python -m export.teacher --data ../shared/data --model-share 0 --pool-named-people    # pooled per LFW person
 
 - A logistic regression on dlib's face-recognition embeddings (export.embeddings: a ResNet
   trained on ~3 million faces, never on gender), fitted on the training split with each
