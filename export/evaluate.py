@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from export.data import FaceCrops, Sample, detect_all, load_samples, split, training_boxes
-from function.inference import MIRROR_BELOW, GenderClassifier
+from function.inference import GenderClassifier
 from function.preprocess import to_input
 
 DEFAULT_CACHE = Path("runs/cache/boxes.json")
@@ -122,13 +122,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("models", type=Path, nargs="+", help="ONNX files written by export.onnx")
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--mirror-below", type=float, default=MIRROR_BELOW,
-                        help="classify faces less sure than this again mirrored (0: never), as the service does")
     args = parser.parse_args(argv)
 
     samples, boxes = validation_faces(args.data, args.cache)
     masks = groups(samples)
-    classifiers = [GenderClassifier(path, mirror_below=args.mirror_below) for path in args.models]
+    classifiers = [GenderClassifier(path) for path in args.models]
     rows, extra = {}, []
     for path, classifier, ms in zip(args.models, classifiers, latency_ms(classifiers)):
         labels = classifier.spec.labels

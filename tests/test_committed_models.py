@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image
 
 from bench.model_ops import node_times_us
 from conftest import FACE_PHOTOS, gender_of
 from function.faces import detect_faces
 from function.inference import GenderClassifier
-from function.preprocess import crop_face, preprocess, to_input
+from function.preprocess import preprocess
 from function.settings import DEFAULT_MODEL_PATH
 
 MODELS = DEFAULT_MODEL_PATH.parent
@@ -43,27 +42,6 @@ def test_trained_model_reads_the_fixture_faces(path):
         image = Image.open(photo).convert("RGB")
         probabilities = classifier.probabilities(preprocess(image, detect_faces(image)[:1], classifier.spec))[0]
         assert classifier.spec.labels[probabilities.argmax()] == gender_of(photo), photo.name
-
-
-def test_only_faces_below_the_threshold_are_classified_again_mirrored():
-    classifier = GenderClassifier(DEFAULT_MODEL_PATH)
-    crops = []
-    for photo in FACE_PHOTOS[:2]:
-        image = Image.open(photo).convert("RGB")
-        crops.append(crop_face(image, detect_faces(image)[0], classifier.spec))
-    batch = to_input(crops, classifier.spec)
-    plain = classifier.calibrated(batch)
-    mirrored = classifier.calibrated(to_input([ImageOps.mirror(crop) for crop in crops], classifier.spec))
-    assert not np.allclose(plain, mirrored)
-    runs = []
-    classifier.logits = lambda rows, run=classifier.logits: runs.append(len(rows)) or run(rows)
-    classifier.mirror_below = float(plain.max(axis=1).mean())  # between the two faces' confidences
-    unsure = plain.max(axis=1) < classifier.mirror_below
-    assert unsure.sum() == 1
-    answer = classifier.probabilities(batch)
-    assert runs == [2, 1]
-    np.testing.assert_allclose(answer[unsure], (plain[unsure] + mirrored[unsure]) / 2)
-    np.testing.assert_allclose(answer[~unsure], plain[~unsure])
 
 
 def test_the_default_model_runs_as_int8_kernels_after_a_float_stem():
