@@ -148,7 +148,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--input-size", type=int, default=112)
     parser.add_argument("--margin", type=float, default=0.2)
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--stop-after", type=int, help="end after this many epochs of the --epochs schedule (a run cut short)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--weight-decay", type=float, default=0.01)
@@ -235,7 +234,7 @@ def main(argv: list[str] | None = None) -> dict:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
     args.out.mkdir(parents=True, exist_ok=True)
     log, best = [], None
-    for epoch in range(args.stop_after or args.epochs):
+    for epoch in range(args.epochs):
         train_set.epoch = first_epoch + epoch
         model.train()
         epoch_start, running = time.time(), 0.0

@@ -92,15 +92,6 @@ def test_train_a_few_steps_and_export_with_parity(data_root, tmp_path):
     assert classifier.temperature == info["temperature"]
 
 
-def test_a_run_cut_short_stops_after_the_given_epoch_of_its_schedule(data_root, tmp_path):
-    out = tmp_path / "cut"
-    info = train.main(["--data", str(data_root), "--out", str(out), "--cache", str(tmp_path / "boxes.json"),
-                       "--input-size", "64", "--epochs", "3", "--stop-after", "1", "--max-steps", "1",
-                       "--batch-size", "4", "--workers", "0"])
-    assert [e["epoch"] for e in json.loads((out / "log.json").read_text())["epochs"]] == [1]
-    assert info["training"]["stop_after"] == "1"
-
-
 def test_a_run_continues_from_another_runs_weights(data_root, tmp_path):
     common = ["--data", str(data_root), "--cache", str(tmp_path / "boxes.json"), "--input-size", "64",
               "--max-steps", "1", "--batch-size", "4", "--workers", "0"]
