@@ -138,6 +138,17 @@ def split(samples: list[Sample], seed: int = 0) -> tuple[list[Sample], list[Samp
     return [s for s, v in zip(samples, is_validation) if not v], [s for s, v in zip(samples, is_validation) if v]
 
 
+def person_of(sample: Sample, identities: dict[str, str]) -> str:
+    """Who a photo shows: LFW's name, or the UTKFace person export.identities found (utkface_identities())."""
+    return sample.person or "utkface:" + identities.get(sample.path, sample.path)
+
+
+def person_folds(people: list[str], folds: int) -> np.ndarray:
+    """Fold number of each row; a person's rows share a fold, the same one in every run."""
+    fold_of = {p: i % folds for i, p in enumerate(np.random.default_rng(0).permutation(sorted(set(people))))}
+    return np.array([fold_of[p] for p in people])
+
+
 def balancing_weights(sources: list[str], genders: list[str]) -> np.ndarray:
     """Weights that give each (source, gender) cell the same total; LFW's two versions are one source."""
     cells = [(s.split("-")[0], g) for s, g in zip(sources, genders)]

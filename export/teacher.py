@@ -9,7 +9,11 @@ from two models that learned faces in different ways, cached for export.train --
   source's women and men weighted equally. A training photo gets the prediction of a fit
   that never saw its person (5 folds by person), so the teacher does not just repeat labels.
 - An ONNX model of ours that no validation person was trained on (by default the LFW-only
-  model), averaged with its mirrored crop.
+  model), averaged with its mirrored crop. Given N models, where model i was trained without
+  fold i of N (export.train --leave-out-fold i/N), each photo gets the model that never saw its
+  person, so this half is out of fold too:
+
+    python -m export.teacher --data ../shared/data --model runs/fold0.onnx runs/fold1.onnx --out runs/cache/teacher-ensemble.json
 
 The teacher is their weighted mean (--model-share; 0 leaves the regression alone). With
 --pool-named-people, each photo of a person known by name (LFW) gets the mean over that
@@ -30,7 +34,8 @@ import numpy as np
 import torch
 from PIL import ImageOps
 
-from export.data import FaceCrops, balancing_weights, detect_all, load_samples, split, training_boxes, utkface_identities
+from export.data import (FaceCrops, balancing_weights, detect_all, load_samples, person_folds, person_of, split, training_boxes,
+                         utkface_identities)
 from export.embeddings import embed_all, embedding_photo
 from export.evaluate import DEFAULT_CACHE, metrics_by_source
 from export.identities import EMBEDDINGS_CACHE
@@ -65,8 +70,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, penalty: flo
 
 def out_of_fold(x: np.ndarray, y: np.ndarray, weights: np.ndarray, people: list[str], folds: int = FOLDS) -> np.ndarray:
     """Each row predicted by a fit on the other folds; a person's photos share a fold."""
-    fold_of = {p: i % folds for i, p in enumerate(np.random.default_rng(0).permutation(sorted(set(people))))}
-    fold = np.array([fold_of[p] for p in people])
+    fold = person_folds(people, folds)
     result = np.empty(len(y))
     for k in range(folds):
         held = fold == k
@@ -97,15 +101,22 @@ def mirrored_male_probability(classifier: GenderClassifier, crops: FaceCrops, ba
     return np.concatenate(out)
 
 
-def person_of(sample, identities: dict[str, str]) -> str:
-    return sample.person or "utkface:" + identities.get(sample.path, sample.path)
+def ours_out_of_fold(models: list[Path], folds: np.ndarray, data: Path, train: list, boxes: dict, threads: int) -> np.ndarray:
+    """Each photo's mirror-averaged p(male) from models[its fold]; a single model answers for every photo."""
+    result = np.empty(len(train))
+    for k, path in enumerate(models):
+        classifier = GenderClassifier(path, threads)
+        rows = np.flatnonzero(folds == k)
+        result[rows] = mirrored_male_probability(classifier, FaceCrops(data, [train[i] for i in rows], boxes, classifier.spec, LABELS))
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--model", type=Path, default=Path("function/models/gender-mobilenet-v2-lfw.onnx"),
-                        help="our half of the teacher: an ONNX model no validation person was trained on")
+    parser.add_argument("--model", type=Path, nargs="+", default=[Path("function/models/gender-mobilenet-v2-lfw.onnx")],
+                        help="our half of the teacher: an ONNX model no validation person was trained on, or N models, "
+                             "the i-th trained without fold i of N (export.train --leave-out-fold i/N)")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="detected boxes (JSON)")
     parser.add_argument("--embeddings", type=Path, default=EMBEDDINGS_CACHE, help="cached face embeddings (.npz)")
     parser.add_argument("--out", type=Path, default=TEACHER_CACHE)
@@ -122,23 +133,24 @@ def main(argv: list[str] | None = None) -> None:
     targets = np.array([int(s.gender == "male") for s in train])
     weights = balancing_weights([s.source for s in train], [s.gender for s in train])
     identities = utkface_identities()
-    regression = out_of_fold(features, targets, weights, [person_of(s, identities) for s in train])
+    people = [person_of(s, identities) for s in train]
+    regression = out_of_fold(features, targets, weights, people)
 
     parts = {"embedding regression": regression}
     teacher = regression
+    ours = " + ".join(m.stem for m in args.model)
     if args.model_share > 0:
-        classifier = GenderClassifier(args.model, args.threads)
-        parts[args.model.stem] = mirrored_male_probability(classifier, FaceCrops(args.data, train, boxes, classifier.spec, LABELS))
-        teacher = parts["teacher"] = (1 - args.model_share) * regression + args.model_share * parts[args.model.stem]
+        parts[ours] = ours_out_of_fold(args.model, person_folds(people, len(args.model)), args.data, train, boxes, args.threads)
+        teacher = parts["teacher"] = (1 - args.model_share) * regression + args.model_share * parts[ours]
     if args.pool_named_people:
         teacher = parts["teacher, pooled over each LFW person"] = pooled_by_person(teacher, [s.person for s in train])
 
-    print(f"training photos, out of fold by person (accuracy, balanced; {args.model.stem} has trained on the LFW ones):")
+    print("training photos, accuracy (balanced); the regression is out of fold by person, and so are several --models")
     for name, p in parts.items():
         result = metrics_by_source(targets, (p > 0.5).astype(int), [s.source for s in train], LABELS)
         print(f"  {name}: " + ", ".join(f"{k} {v['accuracy']} ({v['balanced_accuracy']})" for k, v in result.items()), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"model_share": args.model_share, "model": args.model.name,
+    args.out.write_text(json.dumps({"model_share": args.model_share, "model": [m.name for m in args.model],
                                     "pool_named_people": args.pool_named_people,
                                     "male_probability": {s.path: round(float(p), 5) for s, p in zip(train, teacher)}}))
     print(f"wrote {args.out} ({len(teacher)} photos)")

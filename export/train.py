@@ -6,6 +6,7 @@
     python -m export.train ... --init runs/a/best.pt --teacher runs/a/best.pt          # and distil from a run
     python -m export.teacher --data ../shared/data && python -m export.train ... --teacher-probs runs/cache/teacher.json
     python -m export.train ... --teacher-embeddings runs/cache/embeddings.npz    # also learn dlib's face embeddings
+    python -m export.train ... --out runs/fold0 --leave-out-fold 0/2    # half of an out-of-fold teacher (export.teacher)
 
 Each epoch draws its photos at random with each source's women and men equally likely
 (LFW's two versions count as one source), so "looks like LFW" does not come to mean "male".
@@ -33,7 +34,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
-from export.data import FaceCrops, balancing_weights, detect_all, load_samples, split, training_boxes
+from export.data import (FaceCrops, balancing_weights, detect_all, load_samples, person_folds, person_of, split, training_boxes,
+                         utkface_identities)
 from export.embeddings import embedding_photo
 from export.evaluate import DEFAULT_CACHE, expected_calibration_error, metrics_by_source
 from export.from_onnx import checkpoint_from_onnx
@@ -162,6 +164,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--embedding-weight", type=float, default=0.5, help="weight of the embedding loss, added to the rest")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1, help="data loader processes")
+    parser.add_argument("--leave-out-fold", metavar="I/N", help="train without the training people of fold I of N "
+                                                                 "(export.data.person_folds), to answer for them in export.teacher")
     parser.add_argument("--train-limit", type=int, help="train on this many random training photos (quick runs)")
     parser.add_argument("--val-limit", type=int, help="validate on this many random validation photos (quick runs)")
     parser.add_argument("--max-steps", type=int, help="stop each epoch after this many steps (smoke test)")
@@ -181,6 +185,11 @@ def main(argv: list[str] | None = None) -> dict:
     train_samples, val_samples = split(samples, args.seed)
     val_samples = [s for s in val_samples if detected[s.path]]
     rng = random.Random(args.seed)
+    if args.leave_out_fold:
+        left_out, folds = (int(n) for n in args.leave_out_fold.split("/"))
+        identities = utkface_identities()
+        in_fold = person_folds([person_of(s, identities) for s in train_samples], folds) == left_out
+        train_samples = [s for s, out in zip(train_samples, in_fold) if not out]
     if args.train_limit:
         train_samples = rng.sample(train_samples, min(args.train_limit, len(train_samples)))
     if args.val_limit:

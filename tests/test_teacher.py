@@ -46,6 +46,15 @@ def test_out_of_fold_predictions_never_come_from_a_fit_that_saw_the_person():
     assert np.abs(unseen - 0.5).max() < np.abs(seen - 0.5).min()
 
 
+def test_folds_keep_each_person_whole_whatever_the_order_of_rows():
+    people = [f"p{i % 7}" for i in range(40)]
+    folds = data.person_folds(people, 3)
+    assert set(folds.tolist()) == {0, 1, 2}
+    assert all(len({f for p, f in zip(people, folds) if p == person}) == 1 for person in set(people))
+    reordered = people[::-1]
+    assert dict(zip(reordered, data.person_folds(reordered, 3).tolist())) == dict(zip(people, folds.tolist()))
+
+
 def test_pooling_gives_each_named_person_their_mean_and_leaves_the_unnamed_alone():
     probability = np.array([0.9, 0.3, 0.6, 0.2, 0.7])
     pooled = teacher.pooled_by_person(probability, ["ann", "ann", "ann", "", ""])
