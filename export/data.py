@@ -138,9 +138,10 @@ def split(samples: list[Sample], seed: int = 0) -> tuple[list[Sample], list[Samp
     return [s for s, v in zip(samples, is_validation) if not v], [s for s, v in zip(samples, is_validation) if v]
 
 
-def person_of(sample: Sample, identities: dict[str, str]) -> str:
-    """Who a photo shows: LFW's name, or the UTKFace person export.identities found (utkface_identities())."""
-    return sample.person or "utkface:" + identities.get(sample.path, sample.path)
+def people_of(samples: list[Sample]) -> list[str]:
+    """Who each photo shows: LFW's name, or the UTKFace person export.identities found (utkface_identities())."""
+    identities = utkface_identities()
+    return [s.person or "utkface:" + identities.get(s.path, s.path) for s in samples]
 
 
 def person_folds(people: list[str], folds: int) -> np.ndarray:

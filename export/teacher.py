@@ -34,8 +34,7 @@ import numpy as np
 import torch
 from PIL import ImageOps
 
-from export.data import (FaceCrops, balancing_weights, detect_all, load_samples, person_folds, person_of, split, training_boxes,
-                         utkface_identities)
+from export.data import FaceCrops, balancing_weights, detect_all, load_samples, people_of, person_folds, split, training_boxes
 from export.embeddings import embed_all, embedding_photo
 from export.evaluate import DEFAULT_CACHE, metrics_by_source
 from export.identities import EMBEDDINGS_CACHE
@@ -132,8 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     features = np.stack([embeddings[embedding_photo(s)] for s in train])
     targets = np.array([int(s.gender == "male") for s in train])
     weights = balancing_weights([s.source for s in train], [s.gender for s in train])
-    identities = utkface_identities()
-    people = [person_of(s, identities) for s in train]
+    people = people_of(train)
     regression = out_of_fold(features, targets, weights, people)
 
     parts = {"embedding regression": regression}

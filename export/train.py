@@ -26,6 +26,7 @@ import argparse
 import json
 import math
 import random
+import re
 import time
 from pathlib import Path
 
@@ -34,8 +35,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
-from export.data import (FaceCrops, balancing_weights, detect_all, load_samples, person_folds, person_of, split, training_boxes,
-                         utkface_identities)
+from export.data import FaceCrops, balancing_weights, detect_all, load_samples, people_of, person_folds, split, training_boxes
 from export.embeddings import embedding_photo
 from export.evaluate import DEFAULT_CACHE, expected_calibration_error, metrics_by_source
 from export.from_onnx import checkpoint_from_onnx
@@ -172,6 +172,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.teacher and args.teacher_probs:
         parser.error("--teacher and --teacher-probs: choose one teacher")
+    if args.leave_out_fold:
+        left_out_fold = re.fullmatch(r"(\d+)/(\d+)", args.leave_out_fold)
+        if not left_out_fold or int(left_out_fold[1]) >= int(left_out_fold[2]):
+            parser.error("--leave-out-fold takes I/N with 0 <= I < N, e.g. 0/2")
 
     started = time.time()
     torch.set_num_threads(args.threads)
@@ -186,9 +190,7 @@ def main(argv: list[str] | None = None) -> dict:
     val_samples = [s for s in val_samples if detected[s.path]]
     rng = random.Random(args.seed)
     if args.leave_out_fold:
-        left_out, folds = (int(n) for n in args.leave_out_fold.split("/"))
-        identities = utkface_identities()
-        in_fold = person_folds([person_of(s, identities) for s in train_samples], folds) == left_out
+        in_fold = person_folds(people_of(train_samples), int(left_out_fold[2])) == int(left_out_fold[1])
         train_samples = [s for s, out in zip(train_samples, in_fold) if not out]
     if args.train_limit:
         train_samples = rng.sample(train_samples, min(args.train_limit, len(train_samples)))

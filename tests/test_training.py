@@ -214,13 +214,17 @@ def test_the_teacher_answers_for_every_training_photo(data_root, tmp_path):
 
 def test_a_run_can_leave_out_one_fold_of_the_training_people(data_root, tmp_path, capsys):
     train_samples, _ = data.split(data.load_samples(data_root))
-    folds = data.person_folds([data.person_of(s, data.utkface_identities()) for s in train_samples], 2)
+    folds = data.person_folds(data.people_of(train_samples), 2)
     kept = int((folds != 0).sum())
     assert 0 < kept < len(train_samples)
     info = train.main(["--data", str(data_root), "--cache", str(tmp_path / "boxes.json"), "--out", str(tmp_path / "fold0"), "--input-size", "64",
                        "--max-steps", "1", "--batch-size", "4", "--workers", "0", "--epochs", "1", "--leave-out-fold", "0/2"])
     assert f"train {kept} photos" in capsys.readouterr().out
     assert info["training"]["leave_out_fold"] == "0/2"
+    for wrong in ("2/2", "1/0", "-1/2", "half"):
+        with pytest.raises(SystemExit):
+            train.main(["--data", str(data_root), "--out", str(tmp_path / "wrong"), "--leave-out-fold", wrong])
+    assert "0 <= I < N" in capsys.readouterr().err
 
 
 def test_each_fold_is_answered_by_the_model_that_never_saw_its_people(data_root, tmp_path):
@@ -232,7 +236,7 @@ def test_each_fold_is_answered_by_the_model_that_never_saw_its_people(data_root,
     samples = data.load_samples(data_root)
     boxes, _ = data.training_boxes(samples, data.detect_all(data_root, samples, tmp_path / "boxes.json"))
     train_samples, _ = data.split(samples)
-    folds = data.person_folds([data.person_of(s, data.utkface_identities()) for s in train_samples], 2)
+    folds = data.person_folds(data.people_of(train_samples), 2)
     for fold, model in enumerate((FLOAT_MODEL_PATH, seed)):
         photos = [s for s, f in zip(train_samples, folds) if f == fold]
         classifier = GenderClassifier(model)
