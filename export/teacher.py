@@ -13,7 +13,11 @@ from two models that learned faces in different ways, cached for export.train --
   fold i of N (export.train --leave-out-fold i/N), each photo gets the model that never saw its
   person, so this half is out of fold too:
 
-    python -m export.teacher --data ../shared/data --model runs/fold0.onnx runs/fold1.onnx --out runs/cache/teacher-ensemble.json
+    python -m export.teacher --data ../shared/data --model runs/fold0.onnx runs/fold1.onnx --out export/teacher-ensemble.json
+
+  export/teacher-ensemble.json is committed, made so (EXPERIMENTS.md, 2026-12-03 night): its two
+  students by fold take ~50 min on 2 cores, and a session that starts from nothing cannot also
+  fit its own student after them.
 
 The teacher is their weighted mean (--model-share; 0 leaves the regression alone). With
 --pool-named-people, each photo of a person known by name (LFW) gets the mean over that
