@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import random
@@ -21,6 +22,7 @@ UTKFACE_PAD = 0.25  # UTKFace photos are tight crops: a grey border of 25% per s
 PAD_GREY = (128, 128, 128)
 LFW_VALIDATION_SHARE = 0.15
 UTKFACE_VALIDATION_SHARE = 0.15
+SPLIT_SEED = 0  # the held-apart people that train, evaluate, quantize and the yardstick all mean; no option moves them
 MAX_VALIDATION_PHOTOS = 30  # people with more photos stay in training so no one person dominates validation
 FIXTURE_PEOPLE = {"Heidi_Klum", "Noelle_Bush", "Queen_Rania", "Dion_Glover", "Lleyton_Hewitt", "Paul_Greengrass"}
 
@@ -111,10 +113,15 @@ def utkface_identities() -> dict[str, str]:
         return {row["path"]: row["identity"] for row in csv.DictReader(f)}
 
 
-def split(samples: list[Sample], seed: int = 0) -> tuple[list[Sample], list[Sample]]:
-    """By person, fixed seed: LFW by its names (both variants of a person on the same side),
+def photos_sha256(samples: list[Sample]) -> str:
+    """A fingerprint of which photos these are, for a run's record of what it validated on."""
+    return hashlib.sha256("\n".join(sorted(s.path for s in samples)).encode()).hexdigest()
+
+
+def split(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
+    """By person, always the same: LFW by its names (both variants of a person on the same side),
     UTKFace by the people export.identities found. People with many photos stay in training."""
-    rng = random.Random(seed)
+    rng = random.Random(SPLIT_SEED)
     photos_per_person: dict[str, int] = {}
     for s in samples:
         if s.source == "lfw-deepfunneled":

@@ -35,7 +35,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
-from export.data import FaceCrops, balancing_weights, detect_all, load_samples, people_of, person_folds, split, training_boxes
+from export.data import (FaceCrops, balancing_weights, detect_all, load_samples, people_of, person_folds, photos_sha256, split,
+                         training_boxes)
 from export.embeddings import embedding_photo
 from export.evaluate import DEFAULT_CACHE, expected_calibration_error, metrics_by_source
 from export.from_onnx import checkpoint_from_onnx
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--weight-decay", type=float, default=0.01)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="initial head, augmentation and batch order; never the split")
     parser.add_argument("--init", type=Path, help="start from this run's best.pt, or an ONNX file of ours, instead of ImageNet "
                                                   "(the schedule restarts)")
     parser.add_argument("--teacher", type=Path, help="also learn this run's best.pt predictions (averaged with the mirrored crop), "
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> dict:
     samples = [s for s in load_samples(args.data) if s.source.startswith(sources)]
     found = detect_all(args.data, samples, args.cache)
     boxes, detected = training_boxes(samples, found)
-    train_samples, val_samples = split(samples, args.seed)
+    train_samples, val_samples = split(samples)
     val_samples = [s for s in val_samples if detected[s.path]]
     rng = random.Random(args.seed)
     if args.leave_out_fold:
@@ -287,6 +288,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "architecture": f"MobileNetV2 (torchvision layout, ImageNet init), {args.input_size}x{args.input_size} input",
                 "trained_on": " + ".join(sources),
                 "validation": result,
+                "validation_photos_sha256": photos_sha256(val_samples),
                 "training": {**{k: str(v) for k, v in vars(args).items()}, "epochs": str(epoch + 1),
                              "best_epoch": epoch + 1, "wall_seconds": round(time.time() - started)},
                 **({"continues": start["info"]} if start else {}),

@@ -73,7 +73,7 @@ def test_augmentation_is_reproducible_and_changes_the_crop(data_root, tmp_path):
 
 def test_split_keeps_each_person_on_one_side(data_root):
     samples = data.load_samples(data_root)
-    train_samples, val_samples = data.split(samples, seed=0)
+    train_samples, val_samples = data.split(samples)
     assert {s.person for s in train_samples if s.person}.isdisjoint({s.person for s in val_samples if s.person})
     assert any(s.source == "utkface" for s in val_samples) and any(s.source.startswith("lfw") for s in val_samples)
 
@@ -90,6 +90,20 @@ def test_train_a_few_steps_and_export_with_parity(data_root, tmp_path):
     assert classifier.info["name"] == "gender-mobilenet-v2"
     assert classifier.info["source_checkpoint_sha256"] == onnx.sha256_of(out / "best.pt")
     assert classifier.temperature == info["temperature"]
+
+
+def test_the_training_seed_never_moves_the_validation_people(data_root, tmp_path):
+    cache = tmp_path / "boxes.json"
+    common = ["--data", str(data_root), "--cache", str(cache), "--input-size", "64", "--epochs", "1",
+              "--max-steps", "1", "--batch-size", "4", "--workers", "0"]
+    infos = [train.main([*common, "--out", str(tmp_path / f"seed{seed}"), "--seed", str(seed)]) for seed in range(4)]
+    samples = data.load_samples(data_root)
+    _, detected = data.training_boxes(samples, data.detect_all(data_root, samples, cache))
+    _, validation = data.split(samples)
+    expected = data.photos_sha256([s for s in validation if detected[s.path]])
+    assert [info["validation_photos_sha256"] for info in infos] == [expected] * 4
+    weights = [torch.load(tmp_path / f"seed{seed}" / "best.pt")["state_dict"]["classifier.1.weight"] for seed in (0, 1)]
+    assert not torch.equal(*weights), "the seed should still start the head differently"
 
 
 def test_a_run_continues_from_another_runs_weights(data_root, tmp_path):
