@@ -153,8 +153,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--features-lr-factor", type=float, default=1.0,
-                        help="the ImageNet features learn at this share of --lr, the heads at --lr itself")
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0, help="initial head, augmentation and batch order; never the split")
     parser.add_argument("--init", type=Path, help="start from this run's best.pt, or an ONNX file of ours, instead of ImageNet "
@@ -228,11 +226,8 @@ def main(argv: list[str] | None = None) -> dict:
         embedding_head = nn.Linear(1280, taught_embeddings.shape[1])
     loss_fn = nn.CrossEntropyLoss()
     model = load_model(start) if start else gender_mobilenet_v2(len(LABELS)).to(memory_format=torch.channels_last)
-    heads = list(model.classifier.parameters()) + (list(embedding_head.parameters()) if args.teacher_embeddings else [])
-    # fine-tuning every layer at full rate bends the pretrained features towards the training
-    # sources, which costs accuracy on photos from elsewhere (Kumar et al. 2022, "Fine-Tuning can Distort ...")
-    optimizer = torch.optim.AdamW([{"params": list(model.features.parameters()), "lr": args.lr * args.features_lr_factor},
-                                   {"params": heads}], lr=args.lr, weight_decay=args.weight_decay)
+    trained = list(model.parameters()) + (list(embedding_head.parameters()) if args.teacher_embeddings else [])
+    optimizer = torch.optim.AdamW(trained, lr=args.lr, weight_decay=args.weight_decay)
     generator = torch.Generator().manual_seed(args.seed + first_epoch)
     weights = balancing_weights([s.source for s in train_samples], [s.gender for s in train_samples])
     sampler = WeightedRandomSampler(weights.tolist(), len(train_samples), replacement=True, generator=generator)
