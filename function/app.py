@@ -7,7 +7,7 @@ import traceback
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
+from typing import get_args
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,8 +18,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from function.errors import ApiError, InternalError, PayloadTooLarge
+from function.faces import Detector
 from function.pipeline import Analysis, FaceGenderPipeline
-from function.settings import Settings
+from function.schemas import FacesResponse, Health, ModelInfo, SeedResponse, error_responses
+from function.settings import MIN_CONFIDENCE_RANGE, Settings
 from function.uploads import image_bytes
 
 log = logging.getLogger("faces")
@@ -116,9 +118,7 @@ async def read_body(request: Request) -> bytes:
     return bytes(body)
 
 
-async def analyze_request(request: Request, detector: str, upsample: int | None, max_side: int | None) -> Analysis:
-    upsample = settings.default_upsample if upsample is None else upsample
-    max_side = settings.default_max_side if max_side is None else max_side
+async def analyze_request(request: Request, detector: Detector, upsample: int, max_side: int) -> Analysis:
     try:
         data = image_bytes(await read_body(request), request.headers.get("content-type", ""))
         return await run_in_threadpool(pipeline.analyze, data, detector, upsample, max_side)
@@ -131,21 +131,55 @@ async def analyze_request(request: Request, detector: str, upsample: int | None,
         raise InternalError("The server failed to process the image.") from None
 
 
-DetectorQuery = Query("hog", description="hog: fast CPU detector; cnn: more accurate, much slower")
-UpsampleQuery = Query(None, ge=0, le=2, description="times to upsample before detecting (finds smaller faces)")
-MaxSideQuery = Query(None, ge=64, le=8192, description="longer side to downscale to for detection")
+# Until function/faces.py describes its detectors, the names come from its Detector type.
+DETECTOR_CHOICES: dict[str, str] = {name: "" for name in get_args(Detector)}
+DEFAULT_DETECTOR: Detector = "hog"
+DetectorQuery = Query(
+    DEFAULT_DETECTOR,
+    description="; ".join(f"`{name}`: {text}" for name, text in DETECTOR_CHOICES.items()),
+)
+UpsampleQuery = Query(
+    settings.default_upsample, ge=0, le=2, description="times to upsample before detecting: each finds faces half as "
+    "small, at ~4x the cost (default: FACES_UPSAMPLE)"
+)
+MaxSideQuery = Query(
+    settings.default_max_side, ge=64, le=8192, description="a longer image is downscaled to this for detection; boxes "
+    "are in the original's pixels (default: FACES_MAX_SIDE)"
+)
+MinConfidenceQuery = Query(
+    None,
+    ge=MIN_CONFIDENCE_RANGE[0],
+    le=MIN_CONFIDENCE_RANGE[1],
+    description="a face whose confidence is below this is marked `uncertain`; 0.5 answers every face. "
+    "Default: FACES_MIN_CONFIDENCE, else the model's own (GET /v1/model shows it).",
+)
+IMAGE_ERRORS = error_responses(400, 413, 415, 422, 500)
 
 
-@app.post("/v1/faces", openapi_extra=IMAGE_BODY_DOC, summary="Find faces and classify their gender")
+@app.post(
+    "/v1/faces",
+    response_model=FacesResponse,
+    responses=IMAGE_ERRORS,
+    openapi_extra=IMAGE_BODY_DOC,
+    summary="Find faces and classify their gender",
+    description="Every face in the photo, largest first, with its box, gender label, confidence and scores. "
+    "A face whose confidence is below `min_confidence` is marked `uncertain`: its label is a guess.",
+)
 async def faces(
     request: Request,
-    detector: Literal["hog", "cnn"] = DetectorQuery,
-    upsample: int | None = UpsampleQuery,
-    max_side: int | None = MaxSideQuery,
-):
+    detector: Detector = DetectorQuery,
+    upsample: int = UpsampleQuery,
+    max_side: int = MaxSideQuery,
+    min_confidence: float | None = MinConfidenceQuery,
+) -> FacesResponse:
     analysis = await analyze_request(request, detector, upsample, max_side)
+    threshold = pipeline.min_confidence if min_confidence is None else min_confidence
+    return faces_response(analysis, threshold, model_summary())
+
+
+def faces_response(analysis: Analysis, min_confidence: float, model: dict) -> FacesResponse:
     width, height = analysis.width, analysis.height
-    return {
+    return FacesResponse.model_validate({
         "faces": [
             {
                 "box": {"x": f.box.left, "y": f.box.top, "width": f.box.width, "height": f.box.height},
@@ -157,14 +191,16 @@ async def faces(
                 },
                 "gender": f.gender,
                 "confidence": f.confidence,
+                "uncertain": f.uncertain(min_confidence),
                 "scores": f.scores,
             }
             for f in analysis.faces
         ],
+        "min_confidence": min_confidence,
         "image": {"width": width, "height": height},
-        "model": model_summary(),
+        "model": model,
         "timings_ms": rounded_timings(analysis),
-    }
+    })
 
 
 # The seed's CAT2CLASS: its clients compare against these exact strings.
@@ -173,12 +209,17 @@ SEED_GENDER_NAMES = {"female": "Female", "male": "Male"}
 
 @app.post(
     "/predictModel",
+    response_model=SeedResponse,
+    responses=IMAGE_ERRORS,
     openapi_extra={"requestBody": {"content": {"multipart/form-data": IMAGE_BODY_DOC["requestBody"]["content"]["multipart/form-data"]}}},
     summary="The seed demo's endpoint and response shape (width and height no longer swapped)",
+    description="For the seed demo's clients, which know only \"Female\" and \"Male\": every face gets the more "
+    "probable of the two, however uncertain (no `min_confidence` here). Use /v1/faces to be told when the model "
+    "cannot tell.",
 )
-async def predict_model(request: Request):
-    analysis = await analyze_request(request, "hog", None, None)
-    return {
+async def predict_model(request: Request) -> SeedResponse:
+    analysis = await analyze_request(request, DEFAULT_DETECTOR, settings.default_upsample, settings.default_max_side)
+    return SeedResponse.model_validate({
         "faces": {
             f"face{i}": {"x": f.box.left, "y": f.box.top, "width": f.box.width, "height": f.box.height,
                          "gender": SEED_GENDER_NAMES[f.gender]}
@@ -190,7 +231,7 @@ async def predict_model(request: Request):
             "model": model_summary(),
             "timings_ms": rounded_timings(analysis),
         },
-    }
+    })
 
 
 def rounded_timings(analysis: Analysis) -> dict[str, float]:
@@ -202,15 +243,25 @@ def model_summary() -> dict:
     return {"name": info["name"], "version": info["version"]}
 
 
-@app.get("/healthz", summary="Liveness: cheap, loads nothing")
-async def healthz():
-    return {"status": "ok"}
+@app.get("/healthz", response_model=Health, responses=error_responses(500), summary="Liveness: cheap, loads nothing")
+async def healthz() -> Health:
+    return Health(status="ok")
 
 
-@app.get("/v1/model", summary="The gender model: version, input, labels, checksums, metrics")
-async def model():
+@app.get(
+    "/v1/model",
+    response_model=ModelInfo,
+    responses=error_responses(500),
+    summary="The gender model: version, input, labels, checksums, metrics; the default threshold and the detectors",
+)
+async def model() -> ModelInfo:
     classifier = await run_in_threadpool(lambda: pipeline.classifier)
-    return {**classifier.info, "input": asdict(classifier.spec) | {"temperature": classifier.temperature}}
+    return ModelInfo.model_validate({
+        **classifier.info,
+        "min_confidence": pipeline.min_confidence,
+        "detectors": {"choices": DETECTOR_CHOICES, "default": DEFAULT_DETECTOR},
+        "input": asdict(classifier.spec) | {"temperature": classifier.temperature},
+    })
 
 
 if FRONTEND_DIR.is_dir():

@@ -16,7 +16,7 @@ from function.faces import warm_up as warm_up_detection
 from function.images import UploadedImage
 from function.inference import GenderClassifier
 from function.preprocess import ModelSpec, crop_face, to_input
-from function.settings import Settings
+from function.settings import MIN_CONFIDENCE_RANGE, Settings
 
 
 def _blank_jpeg() -> bytes:
@@ -40,6 +40,9 @@ class Face:
     @property
     def confidence(self) -> float:
         return self.scores[self.gender]
+
+    def uncertain(self, min_confidence: float) -> bool:
+        return self.confidence < min_confidence
 
 
 @dataclass
@@ -65,6 +68,15 @@ class FaceGenderPipeline:
                 if self._classifier is None:
                     self._classifier = GenderClassifier(self.settings.model_path, self.settings.ort_threads)
         return self._classifier
+
+    @property
+    def min_confidence(self) -> float:
+        """The default threshold below which a face is uncertain: FACES_MIN_CONFIDENCE, else the
+        one chosen on validation and stored in the model's metadata."""
+        if self.settings.min_confidence is not None:
+            return self.settings.min_confidence
+        # A model exported before thresholds were chosen has none: 0.5 answers every face, as before.
+        return float(self.classifier.info.get("min_confidence", MIN_CONFIDENCE_RANGE[0]))
 
     def warm_up(self) -> None:
         """Load everything a request needs (model, detector) so the first request is not slow."""

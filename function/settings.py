@@ -8,10 +8,24 @@ from pathlib import Path
 
 # the int8 copy of gender-mobilenet-v2.onnx: 0.7x its time per face, validation accuracy within 0.1 point
 DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "gender-mobilenet-v2-int8.onnx"
+# A face whose confidence is below the threshold is uncertain; 0.5 answers every face (two labels).
+MIN_CONFIDENCE_RANGE = (0.5, 1.0)
 
 
 def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
+
+
+def _min_confidence() -> float | None:
+    """FACES_MIN_CONFIDENCE, or None when unset (the model's own default then applies)."""
+    value = os.environ.get("FACES_MIN_CONFIDENCE", "").strip()
+    if not value:
+        return None
+    threshold = float(value)
+    low, high = MIN_CONFIDENCE_RANGE
+    if not low <= threshold <= high:
+        raise ValueError(f"FACES_MIN_CONFIDENCE must be between {low} and {high}, not {value}")
+    return threshold
 
 
 @dataclass(frozen=True)
@@ -24,6 +38,7 @@ class Settings:
     ort_threads: int
     detect_threads: int
     cors_origins: tuple[str, ...]
+    min_confidence: float | None = None  # None: the model's default
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -37,4 +52,5 @@ class Settings:
             ort_threads=_int("FACES_ORT_THREADS", 1),
             detect_threads=_int("FACES_DETECT_THREADS", os.cpu_count() or 1),
             cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+            min_confidence=_min_confidence(),
         )

@@ -3,6 +3,54 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
+
+import httpx
+import jsonschema_rs
+
+from function.app import app
+
+
+@lru_cache(maxsize=None)
+def openapi() -> dict:
+    """The document /openapi.json serves."""
+    return app.openapi()
+
+
+def schema_validator(schema: dict) -> jsonschema_rs.Validator:
+    """Validates against `schema`, a schema of /openapi.json whose $refs point into its components."""
+    document = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "components": openapi()["components"]}
+    return jsonschema_rs.validator_for(document)
+
+
+@lru_cache(maxsize=None)
+def response_validator(path: str, method: str, status: int) -> jsonschema_rs.Validator:
+    content = openapi()["paths"][path][method]["responses"][str(status)]["content"]["application/json"]
+    return schema_validator(content["schema"])
+
+
+def assert_matches_openapi(response: httpx.Response) -> None:
+    """The response is declared for its operation in /openapi.json, with its status and content
+    type, and its body validates against the declared schema; an error's code is one of those
+    listed for its status. Paths and methods /openapi.json does not describe are skipped."""
+    operation = openapi()["paths"].get(response.request.url.path, {}).get(response.request.method.lower())
+    if operation is None:
+        return
+    declared = operation["responses"].get(str(response.status_code))
+    assert declared, f"{response.request.method} {response.request.url.path}: {response.status_code} is not in /openapi.json"
+    assert response.headers["content-type"] == "application/json"
+    content = declared["content"]["application/json"]
+    validator = response_validator(response.request.url.path, response.request.method.lower(), response.status_code)
+    errors = [error.message for error in validator.iter_errors(response.json())]
+    assert not errors, f"{response.status_code} body does not match /openapi.json: {errors}: {response.text[:300]}"
+    if response.status_code >= 400:
+        assert response.json()["error"]["code"] in content["examples"], f"code not listed for {response.status_code}"
+
+
+def check_against_openapi(response: httpx.Response) -> None:
+    """An httpx response hook: reads the body and checks it against /openapi.json."""
+    response.read()
+    assert_matches_openapi(response)
 
 
 def assert_error(response, status: int, code: str) -> None:

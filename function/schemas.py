@@ -1,0 +1,218 @@
+"""The API's response bodies, as /docs and /openapi.json show them. Every endpoint answers one of
+these models or ErrorResponse; tests validate real answers against the published schema."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from function.errors import ERROR_CODES
+
+Gender = Literal["female", "male"]
+SeedGender = Literal["Female", "Male"]
+ErrorCode = Literal[tuple(code for codes in ERROR_CODES.values() for code in codes)]
+
+
+class Closed(BaseModel):
+    """A body whose every field is documented: an undocumented field fails the schema."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PixelBox(Closed):
+    x: int = Field(ge=0, description="left edge, in pixels of the upright image")
+    y: int = Field(ge=0, description="top edge")
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+
+
+class RelativeBox(Closed):
+    left: float = Field(ge=0, le=1, description="x / image width")
+    top: float = Field(ge=0, le=1, description="y / image height")
+    width: float = Field(ge=0, le=1)
+    height: float = Field(ge=0, le=1)
+
+
+class Scores(Closed):
+    female: float = Field(ge=0, le=1)
+    male: float = Field(ge=0, le=1)
+
+
+class Face(Closed):
+    box: PixelBox
+    box_relative: RelativeBox
+    gender: Gender = Field(description="the more probable label, given even when the face is uncertain")
+    confidence: float = Field(ge=0.5, le=1, description="the probability of `gender` (calibrated)")
+    uncertain: bool = Field(
+        description="true when `confidence` is below `min_confidence`: the model cannot tell at the certainty asked "
+        "for, and `gender` is a guess. Show the face as uncertain rather than as female or male."
+    )
+    scores: Scores = Field(description="the probability of each label; they sum to 1")
+
+
+class ImageSize(Closed):
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+
+
+class ModelRef(Closed):
+    name: str
+    version: str
+
+
+class Timings(Closed):
+    decode: float = Field(ge=0)
+    detect: float = Field(ge=0)
+    classify: float = Field(ge=0)
+    total: float = Field(ge=0)
+
+
+FACES_EXAMPLE = {
+    "faces": [
+        {
+            "box": {"x": 67, "y": 80, "width": 108, "height": 107},
+            "box_relative": {"left": 0.268, "top": 0.32, "width": 0.432, "height": 0.428},
+            "gender": "female",
+            "confidence": 0.9999,
+            "uncertain": False,
+            "scores": {"female": 0.9999, "male": 0.0001},
+        }
+    ],
+    "min_confidence": 0.5,
+    "image": {"width": 250, "height": 250},
+    "model": {"name": "gender-mobilenet-v2-int8", "version": "2.1.0"},
+    "timings_ms": {"decode": 1.2, "detect": 41.3, "classify": 2.1, "total": 44.9},
+}
+
+
+class FacesResponse(Closed):
+    model_config = ConfigDict(json_schema_extra={"examples": [FACES_EXAMPLE]})
+
+    faces: list[Face] = Field(description="every face found, largest first")
+    min_confidence: float = Field(ge=0.5, le=1, description="the threshold applied: a face below it is uncertain")
+    image: ImageSize = Field(description="the image as a person sees it (after EXIF rotation); boxes are in its pixels")
+    model: ModelRef
+    timings_ms: Timings = Field(description="wall time per stage, in milliseconds")
+
+
+class SeedFace(Closed):
+    x: int
+    y: int
+    width: int
+    height: int
+    gender: SeedGender
+
+
+class SeedMeta(Closed):
+    num_faces: int = Field(ge=0)
+    image: ImageSize
+    model: ModelRef
+    timings_ms: Timings
+
+
+class SeedResponse(Closed):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "faces": {"face1": {"x": 67, "y": 80, "width": 108, "height": 107, "gender": "Female"}},
+                    "meta_info": {
+                        "num_faces": 1,
+                        "image": FACES_EXAMPLE["image"],
+                        "model": FACES_EXAMPLE["model"],
+                        "timings_ms": FACES_EXAMPLE["timings_ms"],
+                    },
+                }
+            ]
+        }
+    )
+
+    faces: dict[Annotated[str, StringConstraints(pattern=r"^face[1-9][0-9]*$")], SeedFace] = Field(
+        description='"face1", "face2", ... largest first', json_schema_extra={"additionalProperties": False}
+    )
+    meta_info: SeedMeta
+
+
+class ModelInput(BaseModel):
+    input_size: int = Field(description="the classifier's square input, in pixels")
+    margin: float = Field(description="share of the box's width and height added on each side before the crop")
+    scale: float
+    mean: list[float]
+    std: list[float]
+    labels: list[Gender]
+    channel_order: str
+    layout: str
+    temperature: float = Field(description="logits are divided by it before the softmax (calibration)")
+
+
+class Detectors(Closed):
+    choices: dict[str, str] = Field(description="the `detector` values /v1/faces accepts, each with what it does")
+    default: str = Field(description="the detector used when a request names none")
+
+
+class ModelInfo(BaseModel):
+    """The model's own metadata (from its ONNX file) plus what the service applies."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "gender-mobilenet-v2-int8",
+                    "version": "2.1.0",
+                    "onnx_sha256": "0f3c…",
+                    "source_checkpoint_sha256": "ea9b…",
+                    "min_confidence": 0.5,
+                    "detectors": {"choices": {"hog": "fast CPU detector"}, "default": "hog"},
+                    "input": {"input_size": 128, "margin": 0.2, "scale": 0.00392156862745098, "mean": [0.485, 0.456, 0.406],
+                              "std": [0.229, 0.224, 0.225], "labels": ["female", "male"], "channel_order": "RGB",
+                              "layout": "NCHW", "temperature": 0.9551},
+                    "metrics": {"validation": {"all": {"accuracy": 97.61, "n": 4314}}},
+                }
+            ]
+        },
+    )
+
+    name: str
+    version: str
+    onnx_sha256: str = Field(description="SHA-256 of the ONNX file served")
+    source_checkpoint_sha256: str
+    min_confidence: float = Field(ge=0.5, le=1, description="the default threshold below which a face is uncertain")
+    detectors: Detectors
+    input: ModelInput
+
+
+class Health(Closed):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+    status: Literal["ok"]
+
+
+class ErrorDetail(Closed):
+    code: ErrorCode = Field(description="stable and machine-readable: branch on it")
+    message: str = Field(description="for people; its wording may change")
+
+
+class ErrorResponse(Closed):
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int, dict]:
+    """The `responses=` of an endpoint that can answer these error statuses: ErrorResponse with
+    the codes each status carries, one example per code."""
+    return {
+        status: {
+            "model": ErrorResponse,
+            "description": "; ".join(f"`{code}`: {meaning}" for code, meaning in ERROR_CODES[status].items()),
+            "content": {
+                "application/json": {
+                    "examples": {
+                        code: {"summary": meaning, "value": {"error": {"code": code, "message": meaning}}}
+                        for code, meaning in ERROR_CODES[status].items()
+                    }
+                }
+            },
+        }
+        for status in statuses
+    }
