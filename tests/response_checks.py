@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from functools import lru_cache
 
 import httpx
@@ -51,6 +52,16 @@ def check_against_openapi(response: httpx.Response) -> None:
     """An httpx response hook: reads the body and checks it against /openapi.json."""
     response.read()
     assert_matches_openapi(response)
+
+
+@contextmanager
+def checking_against_openapi(client: httpx.Client):
+    """Every response `client` receives meanwhile is checked against /openapi.json."""
+    client.event_hooks["response"].append(check_against_openapi)
+    try:
+        yield client
+    finally:
+        client.event_hooks["response"].remove(check_against_openapi)
 
 
 def assert_error(response, status: int, code: str) -> None:

@@ -4,15 +4,14 @@ import pytest
 from PIL import Image
 
 from conftest import FACE_PHOTOS, NO_FACE_PHOTO, composite, encode, gender_of
-from response_checks import check_against_openapi
+from response_checks import checking_against_openapi
 
 
 @pytest.fixture(scope="module")
 def client(client):
     """The app's test client, with every response in this module checked against /openapi.json."""
-    client.event_hooks["response"].append(check_against_openapi)
-    yield client
-    client.event_hooks["response"].remove(check_against_openapi)
+    with checking_against_openapi(client):
+        yield client
 
 
 def iou(a: dict, b: dict) -> float:

@@ -20,7 +20,7 @@ from PIL import Image
 
 from conftest import FACE_PHOTOS, NO_FACE_PHOTO, encode, gender_of
 from live_server import live_server
-from response_checks import assert_error, assert_valid_analysis
+from response_checks import assert_error, assert_matches_openapi, assert_valid_analysis
 
 PHOTO = FACE_PHOTOS[0]
 GENDER = gender_of(PHOTO)
@@ -63,6 +63,14 @@ def face_in(region: tuple[int, int, int, int], size: tuple[int, int]) -> Callabl
         box = body["faces"][0]["box"]
         cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         assert region[0] <= cx <= region[2] and region[1] <= cy <= region[3], (box, region)
+    return check
+
+
+def uncertain(flag: bool) -> Callable[[dict], None]:
+    """One face of the photo's gender (kept when uncertain), marked uncertain or not."""
+    def check(body: dict) -> None:
+        faces(1)(body)
+        assert body["faces"][0]["uncertain"] is flag and body["faces"][0]["confidence"] < 1
     return check
 
 
@@ -309,15 +317,20 @@ CASES = [
             ("upsample", -1), ("upsample", 3), ("upsample", 1.5), ("upsample", "abc"), ("upsample", ""),
             ("max_side", 63), ("max_side", 8193), ("max_side", 10**30), ("max_side", "1e3"),
             ("detector", "HOG"), ("detector", ""), ("detector", "hog;rm -rf"),
+            ("min_confidence", 0.49), ("min_confidence", 1.01), ("min_confidence", -1), ("min_confidence", "nan"),
+            ("min_confidence", "inf"), ("min_confidence", "abc"), ("min_confidence", ""),
         ]
     ],
     Case("unknown parameters are ignored", raw(JPEG, colour="blue"), 200, check=faces(1)),
     Case("boundary parameters", raw(JPEG, upsample=0, max_side=64), 200, check=faces(0, (250, 250))),
+    Case("min_confidence=0.5 answers every face", raw(JPEG, min_confidence=0.5), 200, check=uncertain(False)),
+    Case("min_confidence=1 answers no face short of certain", raw(JPEG, min_confidence=1), 200, check=uncertain(True)),
 ]
 
 
 def assert_outcome(case: Case, response) -> None:
     assert response.status_code < 500, f"{case.name}: {response.status_code} {response.text[:300]}"
+    assert_matches_openapi(response)
     if case.status == 200:
         assert response.status_code == 200, f"{case.name}: {response.status_code} {response.text[:300]}"
         body = response.json()
