@@ -18,33 +18,84 @@ from PIL import Image, ImageFilter, ImageOps
 from function.faces import Box, detect_faces
 from function.preprocess import ModelSpec, crop_face, to_input
 
-UTKFACE_PAD = 0.25  # UTKFace photos are tight crops: a grey border of 25% per side stands in for a photo around the face
+TIGHT_CROP_PAD = 0.25  # tight face crops get a grey border of 25% per side that stands in for a photo around the face
 PAD_GREY = (128, 128, 128)
-LFW_VALIDATION_SHARE = 0.15
-UTKFACE_VALIDATION_SHARE = 0.15
+VALIDATION_SHARE = 0.15
 SPLIT_SEED = 0  # the held-apart people that train, evaluate, quantize and the yardstick all mean; no option moves them
 MAX_VALIDATION_PHOTOS = 30  # people with more photos stay in training so no one person dominates validation
 FIXTURE_PEOPLE = {"Heidi_Klum", "Noelle_Bush", "Queen_Rania", "Dion_Glover", "Lleyton_Hewitt", "Paul_Greengrass"}
+PEOPLE_DIR = Path(__file__).with_name("people")  # <source>.csv: photo -> person, as export.identities found them
+AGE_BINS = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70")  # FairFace's
+CHILD_BINS = ("0-2", "3-9")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One labelled photo collection under the data root."""
+
+    name: str
+    tight_crops: bool  # faces fill the photo: detect on a bordered copy
+    photo_size: tuple[int, int]  # nominal: where the labelled face's centre is looked for
+    has_identities: bool  # labels.csv names each photo's person; otherwise export.identities finds them
+
+
+SOURCES = {
+    "lfw": Source("lfw", False, (250, 250), True),
+    "utkface": Source("utkface", True, (200, 200), False),
+    "fairface": Source("fairface", True, (224, 224), False),
+    "allage": Source("allage", True, (160, 200), False),
+}
+LFW_VARIANT_SIZES = {"deepfunneled": (250, 250), "original150": (150, 150)}
 
 
 @dataclass(frozen=True)
 class Sample:
     path: str  # relative to the data root
-    source: str  # lfw-deepfunneled, lfw-original150 or utkface
+    source: str  # lfw-deepfunneled, lfw-original150, utkface, fairface or allage
     gender: str
-    person: str = ""
-    age: int = -1
+    person: str = ""  # from the source's labels (LFW); "" where export.identities finds people
+    age: int = -1  # in years, where the source says (UTKFace, All-Age-Faces)
+    age_bin: str = ""  # one of AGE_BINS; "" where unknown (LFW)
     race: str = ""
 
+    @property
+    def origin(self) -> Source:
+        return SOURCES[self.source.split("-")[0]]
 
-def load_samples(data: Path) -> list[Sample]:
+    @property
+    def photo_size(self) -> tuple[int, int]:
+        return LFW_VARIANT_SIZES[self.source.split("-")[1]] if self.source.startswith("lfw-") else self.origin.photo_size
+
+
+def age_bin(age: int) -> str:
+    """A year of age as FairFace's bin, so every source balances and reports on the same ages."""
+    for label in AGE_BINS[:-1]:
+        low, high = (int(v) for v in label.split("-"))
+        if low <= age <= high:
+            return label
+    return AGE_BINS[-1]
+
+
+def _rows(data: Path, source: str) -> list[dict]:
+    labels = data / source / "labels.csv"
+    if not labels.exists():
+        return []
+    with open(labels) as f:
+        return list(csv.DictReader(f))
+
+
+def load_samples(data: Path, sources: tuple[str, ...] = tuple(SOURCES)) -> list[Sample]:
+    """Every labelled photo of these sources that is present under the data root."""
     samples = []
-    with open(data / "lfw" / "labels.csv") as f:
-        for row in csv.DictReader(f):
-            samples.append(Sample(f"lfw/{row['path']}", f"lfw-{row['variant']}", row["gender"], person=row["person"]))
-    with open(data / "utkface" / "labels.csv") as f:
-        for row in csv.DictReader(f):
-            samples.append(Sample(f"utkface/{row['path']}", "utkface", row["gender"], age=int(row["age"]), race=row["race"]))
+    for source in sources:
+        for row in _rows(data, source):
+            path = f"{source}/{row['path']}"
+            if source == "lfw":
+                samples.append(Sample(path, f"lfw-{row['variant']}", row["gender"], person=row["person"]))
+            else:
+                age = -1 if source == "fairface" else int(row["age"])  # FairFace gives bins only
+                samples.append(Sample(path, source, row["gender"], age=age, age_bin=row["age"] if age < 0 else age_bin(age),
+                                      race=row.get("race", "")))
     return samples
 
 
@@ -55,14 +106,14 @@ def open_rgb(path: Path) -> Image.Image:
 
 def bordered(image: Image.Image) -> tuple[Image.Image, int]:
     """A tight face crop on a grey border that stands in for the rest of a photo, and the border's width."""
-    pad = round(UTKFACE_PAD * max(image.size))
+    pad = round(TIGHT_CROP_PAD * max(image.size))
     return ImageOps.expand(image, border=pad, fill=PAD_GREY), pad
 
 
-def _detect(args: tuple[str, str, str]) -> tuple[str, list[list[int]]]:
+def _detect(args: tuple[str, str, bool]) -> tuple[str, list[list[int]]]:
     """All boxes the serving detector (default settings) finds, in the photo's own pixels."""
-    root, rel, source = args
-    image, pad = bordered(open_rgb(Path(root) / rel)) if source == "utkface" else (open_rgb(Path(root) / rel), 0)
+    root, rel, tight = args
+    image, pad = bordered(open_rgb(Path(root) / rel)) if tight else (open_rgb(Path(root) / rel), 0)
     boxes = detect_faces(image)
     return rel, [[b.left - pad, b.top - pad, b.right - pad, b.bottom - pad] for b in boxes]
 
@@ -70,7 +121,7 @@ def _detect(args: tuple[str, str, str]) -> tuple[str, list[list[int]]]:
 def detect_all(data: Path, samples: list[Sample], cache: Path, processes: int = 2) -> dict[str, list[list[int]]]:
     """Boxes per photo, detected once and cached as JSON; a rerun detects only what is missing."""
     found = json.loads(cache.read_text()) if cache.exists() else {}
-    todo = [(str(data), s.path, s.source) for s in samples if s.path not in found]
+    todo = [(str(data), s.path, s.origin.tight_crops) for s in samples if s.path not in found]
     if todo:
         print(f"detecting faces in {len(todo)} photos with {processes} processes", flush=True)
         # spawn, not fork: a forked child inherits the locks of the parent's detection threads
@@ -94,22 +145,22 @@ def face_box(boxes: list[list[int]], size: tuple[int, int]) -> Box | None:
     return Box(*min(boxes, key=lambda b: ((b[0] + b[2]) / 2 - cx) ** 2 + ((b[1] + b[3]) / 2 - cy) ** 2))
 
 
-def fallback_boxes(samples: list[Sample], found: dict[str, list[list[int]]], sizes: dict[str, tuple[int, int]]) -> dict[str, Box]:
-    """Per source, the median detected box: where LFW's and UTKFace's centred faces usually are."""
+def fallback_boxes(samples: list[Sample], found: dict[str, list[list[int]]]) -> dict[str, Box]:
+    """Per source, the median detected box: where its centred faces usually are."""
     result = {}
     for source in sorted({s.source for s in samples}):
-        boxes = [face_box(found[s.path], sizes[source]) for s in samples if s.source == source and found[s.path]]
+        boxes = [face_box(found[s.path], s.photo_size) for s in samples if s.source == source and found[s.path]]
         result[source] = Box(*(round(median(getattr(b, k) for b in boxes)) for k in ("left", "top", "right", "bottom")))
     return result
 
 
-def utkface_identities() -> dict[str, str]:
-    """Photo -> person, as export.identities found them (a photo it does not list is a person of its own)."""
-    from export.identities import IDENTITIES
-
-    if not IDENTITIES.exists():
+def identities(source: str) -> dict[str, str]:
+    """Photo -> person of a source without names, as export.identities found them (a photo it
+    does not list is a person of its own)."""
+    path = PEOPLE_DIR / f"{source}.csv"
+    if not path.exists():
         return {}
-    with open(IDENTITIES) as f:
+    with open(path) as f:
         return {row["path"]: row["identity"] for row in csv.DictReader(f)}
 
 
@@ -118,37 +169,73 @@ def photos_sha256(samples: list[Sample]) -> str:
     return hashlib.sha256("\n".join(sorted(s.path for s in samples)).encode()).hexdigest()
 
 
-def split(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
-    """By person, always the same: LFW by its names (both variants of a person on the same side),
-    UTKFace by the people export.identities found. People with many photos stay in training."""
-    rng = random.Random(SPLIT_SEED)
+def _photos_by_person(samples: list[Sample], source: str) -> dict[str, list[Sample]]:
+    person = identities(source)
+    result: dict[str, list[Sample]] = {}
+    for s in samples:
+        if s.source == source:
+            result.setdefault(person.get(s.path, s.path), []).append(s)
+    return result
+
+
+def _lfw_validation(samples: list[Sample], rng: random.Random) -> set[str]:
     photos_per_person: dict[str, int] = {}
     for s in samples:
         if s.source == "lfw-deepfunneled":
             photos_per_person[s.person] = photos_per_person.get(s.person, 0) + 1
     eligible = sorted(p for p, n in photos_per_person.items() if n <= MAX_VALIDATION_PHOTOS and p not in FIXTURE_PEOPLE)
-    validation_people = set(rng.sample(eligible, round(LFW_VALIDATION_SHARE * len(photos_per_person))))
-    identity = utkface_identities()
-    photos_of: dict[str, list[str]] = {}
-    for s in samples:
-        if s.source == "utkface":
-            photos_of.setdefault(identity.get(s.path, s.path), []).append(s.path)
-    utk_people = sorted(p for p, photos in photos_of.items() if len(photos) <= MAX_VALIDATION_PHOTOS)
-    rng.shuffle(utk_people)
-    validation_utk: set[str] = set()
-    wanted = UTKFACE_VALIDATION_SHARE * sum(len(photos) for photos in photos_of.values())
-    for person in utk_people:
-        if len(validation_utk) >= wanted:
+    people = set(rng.sample(eligible, round(VALIDATION_SHARE * len(photos_per_person))))
+    return {s.path for s in samples if s.person in people}
+
+
+def _utkface_validation(samples: list[Sample], rng: random.Random) -> set[str]:
+    photos_of = _photos_by_person(samples, "utkface")
+    people = sorted(p for p, photos in photos_of.items() if len(photos) <= MAX_VALIDATION_PHOTOS)
+    rng.shuffle(people)
+    chosen: set[str] = set()
+    wanted = VALIDATION_SHARE * sum(len(photos) for photos in photos_of.values())
+    for person in people:
+        if len(chosen) >= wanted:
             break
-        validation_utk.update(photos_of[person])
-    is_validation = [s.person in validation_people if s.person else s.path in validation_utk for s in samples]
-    return [s for s, v in zip(samples, is_validation) if not v], [s for s, v in zip(samples, is_validation) if v]
+        chosen.update(s.path for s in photos_of[person])
+    return chosen
+
+
+def _stratified_validation(samples: list[Sample], source: str) -> set[str]:
+    """Whole people, drawn until each age bin x gender cell (of a person's first photo) has its share."""
+    cells: dict[tuple[str, str], list[list[Sample]]] = {}
+    for photos in _photos_by_person(samples, source).values():
+        if len(photos) <= MAX_VALIDATION_PHOTOS:
+            cells.setdefault((photos[0].age_bin, photos[0].gender), []).append(photos)
+    rng = random.Random(f"{SPLIT_SEED}-{source}")
+    chosen: set[str] = set()
+    for cell in sorted(cells):
+        people = sorted(cells[cell], key=lambda photos: photos[0].path)
+        rng.shuffle(people)
+        wanted, taken = VALIDATION_SHARE * sum(len(photos) for photos in people), 0
+        for photos in people:
+            if taken + len(photos) / 2 > wanted:  # the share, to the nearest person
+                break
+            chosen.update(s.path for s in photos)
+            taken += len(photos)
+    return chosen
+
+
+def split(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
+    """By person, always the same: LFW by its names (both variants of a person on the same side),
+    the other sources by the people export.identities found, FairFace and All-Age-Faces within
+    each age bin x gender cell. People with many photos stay in training."""
+    rng = random.Random(SPLIT_SEED)  # LFW's draw, then UTKFace's: the order that made 2.1.0's split
+    validation = _lfw_validation(samples, rng) | _utkface_validation(samples, rng)
+    for source in ("fairface", "allage"):
+        validation |= _stratified_validation(samples, source)
+    return [s for s in samples if s.path not in validation], [s for s in samples if s.path in validation]
 
 
 def people_of(samples: list[Sample]) -> list[str]:
-    """Who each photo shows: LFW's name, or the UTKFace person export.identities found (utkface_identities())."""
-    identities = utkface_identities()
-    return [s.person or "utkface:" + identities.get(s.path, s.path) for s in samples]
+    """Who each photo shows: LFW's name, or the person export.identities found in its source."""
+    found = {source: identities(source) for source, table in SOURCES.items() if not table.has_identities}
+    return [s.person or f"{s.source}:" + found[s.source].get(s.path, s.path) for s in samples]
 
 
 def person_folds(people: list[str], folds: int) -> np.ndarray:
@@ -157,13 +244,22 @@ def person_folds(people: list[str], folds: int) -> np.ndarray:
     return np.array([fold_of[p] for p in people])
 
 
-def balancing_weights(sources: list[str], genders: list[str]) -> np.ndarray:
-    """Weights that give each (source, gender) cell the same total; LFW's two versions are one source."""
-    cells = [(s.split("-")[0], g) for s, g in zip(sources, genders)]
-    counts: dict[tuple[str, str], int] = {}
-    for cell in cells:
-        counts[cell] = counts.get(cell, 0) + 1
-    weights = np.array([1 / counts[cell] for cell in cells])
+def balancing_weights(samples: list[Sample]) -> np.ndarray:
+    """Sampling weights: within each (source, age bin), women and men weigh the same, so neither
+    old nor young comes to mean one gender; each age bin keeps its share of its source; each
+    source weighs as the square root of its size, so the small ones count without being
+    repeated many times an epoch. LFW's two versions are one source."""
+    cells = [(s.origin.name, s.age_bin, s.gender) for s in samples]
+    cell_counts: dict[tuple, int] = {}
+    bin_counts: dict[tuple, int] = {}
+    source_counts: dict[str, int] = {}
+    for source, bin_, gender in cells:
+        cell_counts[source, bin_, gender] = cell_counts.get((source, bin_, gender), 0) + 1
+        bin_counts[source, bin_] = bin_counts.get((source, bin_), 0) + 1
+        source_counts[source] = source_counts.get(source, 0) + 1
+    genders_in_bin = {(source, bin_): sum(1 for c in cell_counts if c[:2] == (source, bin_)) for source, bin_ in bin_counts}
+    weights = np.array([np.sqrt(source_counts[source]) * (bin_counts[source, bin_] / source_counts[source])
+                        / (genders_in_bin[source, bin_] * cell_counts[source, bin_, gender]) for source, bin_, gender in cells])
     return weights * len(weights) / weights.sum()
 
 
@@ -251,14 +347,11 @@ class FaceCrops:
         return (*inputs, self.targets[index])
 
 
-PHOTO_SIZES = {"lfw-deepfunneled": (250, 250), "lfw-original150": (150, 150), "utkface": (200, 200)}
-
-
 def training_boxes(samples: list[Sample], found: dict[str, list[list[int]]]) -> tuple[dict[str, Box], dict[str, bool]]:
     """One box per photo (the median box of its source where the detector found none) and whether it was detected."""
-    fallback = fallback_boxes(samples, found, PHOTO_SIZES)
+    fallback = fallback_boxes(samples, found)
     boxes, detected = {}, {}
     for s in samples:
-        box = face_box(found[s.path], PHOTO_SIZES[s.source])
+        box = face_box(found[s.path], s.photo_size)
         boxes[s.path], detected[s.path] = box or fallback[s.source], box is not None
     return boxes, detected

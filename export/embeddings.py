@@ -45,7 +45,7 @@ def embed_all(data: Path, samples: list[Sample], boxes: dict[str, Box], cache: P
         rel = embedding_photo(s)
         if rel not in found and rel not in todo:
             b = boxes[rel]
-            todo[rel] = (str(data), rel, s.source == "utkface", (b.left, b.top, b.right, b.bottom))
+            todo[rel] = (str(data), rel, s.origin.tight_crops, (b.left, b.top, b.right, b.bottom))
     if todo:
         print(f"embedding {len(todo)} faces with {processes} processes", flush=True)
         with get_context("spawn").Pool(processes) as pool:  # spawn: see data.detect_all

@@ -1,10 +1,10 @@
-"""Who is who in UTKFace, which has no identity labels: photos whose dlib face embeddings lie
-closer than a threshold, each among the other's few nearest neighbours, are linked, and each
-connected group is taken as one person. The threshold is chosen on LFW, whose identities are
-known. Writes export/utkface_identities.csv, which export.data.split reads to keep every
-person on one side.
+"""Who is who in a source without identity labels (UTKFace, FairFace, All-Age-Faces): photos
+whose dlib face embeddings lie closer than a threshold, each among the other's few nearest
+neighbours, are linked, and each connected group is taken as one person. The threshold was
+chosen on LFW, whose identities are known (--lfw-table prints the evidence). Writes
+export/people/<source>.csv, which export.data.split reads to keep every person on one side.
 
-    python -m export.identities --data ../shared/data
+    python -m export.identities --data ../shared/data --source fairface
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from export.data import UTKFACE_VALIDATION_SHARE, detect_all, load_samples, training_boxes
+from export.data import PEOPLE_DIR, SOURCES, detect_all, load_samples, training_boxes
 from export.embeddings import embed_all
 
-IDENTITIES = Path(__file__).with_name("utkface_identities.csv")
 EMBEDDINGS_CACHE = Path("runs/cache/embeddings.npz")
 CANDIDATE_THRESHOLDS = (0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
 LFW_PROBE_PHOTOS = 2000
@@ -70,46 +69,47 @@ def threshold_table(embeddings: np.ndarray, people: list[str]) -> list[tuple[flo
     return rows
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--threshold", type=float, default=0.5)
-    parser.add_argument("--neighbours", type=int, default=3, help="a link also needs each photo among the other's nearest")
-    parser.add_argument("--cache", type=Path, default=Path("runs/cache/boxes.json"))
-    args = parser.parse_args(argv)
-
-    samples = load_samples(args.data)
-    boxes, _ = training_boxes(samples, detect_all(args.data, samples, args.cache))
+def print_lfw_table(data: Path, samples: list, boxes: dict) -> None:
+    """Per candidate threshold, how many of LFW's same-person and different-person pairs it links."""
     by_person: dict[str, list] = {}
     for s in samples:
         if s.source == "lfw-deepfunneled":
             by_person.setdefault(s.person, []).append(s)
-    rng = random.Random(0)
     probe = [s for p in sorted(by_person) if len(by_person[p]) > 1 for s in by_person[p][:4]]
-    probe = rng.sample(probe, min(LFW_PROBE_PHOTOS, len(probe)))
-    utk = [s for s in samples if s.source == "utkface"]
-    embeddings = embed_all(args.data, probe + utk, boxes, EMBEDDINGS_CACHE)
-
+    probe = random.Random(0).sample(probe, min(LFW_PROBE_PHOTOS, len(probe)))
+    embeddings = embed_all(data, probe, boxes, EMBEDDINGS_CACHE)
     print(f"LFW, {len(probe)} photos of people with several: threshold, same-person pairs linked %, different-person pairs linked %")
     for t, same, different in threshold_table(np.stack([embeddings[s.path] for s in probe]), [s.person for s in probe]):
         print(f"  {t:.2f}  {same:.2f}  {different:.4f}")
 
-    pairs = mutual_neighbour_pairs(np.stack([embeddings[s.path] for s in utk]), args.threshold, args.neighbours)
-    groups = connected_groups(len(utk), pairs)
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--source", default="utkface", choices=[n for n, s in SOURCES.items() if not s.has_identities])
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--neighbours", type=int, default=3, help="a link also needs each photo among the other's nearest")
+    parser.add_argument("--cache", type=Path, default=Path("runs/cache/boxes.json"))
+    parser.add_argument("--lfw-table", action="store_true", help="also print how each threshold links LFW's known people")
+    args = parser.parse_args(argv)
+
+    samples = load_samples(args.data, ("lfw", args.source) if args.lfw_table else (args.source,))
+    boxes, _ = training_boxes(samples, detect_all(args.data, samples, args.cache))
+    if args.lfw_table:
+        print_lfw_table(args.data, samples, boxes)
+    photos = [s for s in samples if s.source == args.source]
+    embeddings = embed_all(args.data, photos, boxes, EMBEDDINGS_CACHE)
+    pairs = mutual_neighbour_pairs(np.stack([embeddings[s.path] for s in photos]), args.threshold, args.neighbours)
+    groups = connected_groups(len(photos), pairs)
     sizes = np.bincount(groups)
-    print(f"UTKFace, linked under {args.threshold} when mutual {args.neighbours} nearest neighbours: {len(utk)} photos, "
+    print(f"{args.source}, linked under {args.threshold} when mutual {args.neighbours} nearest neighbours: {len(photos)} photos, "
           f"{len(sizes)} people, {int((sizes > 1).sum())} with several photos ({int(sizes[sizes > 1].sum())} photos), "
           f"largest {int(sizes.max())}")
-    with open(IDENTITIES, "w", newline="") as f:
+    PEOPLE_DIR.mkdir(exist_ok=True)
+    with open(PEOPLE_DIR / f"{args.source}.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "identity"])
-        writer.writerows((s.path, g) for s, g in zip(utk, groups))
-
-    old_validation = set(random.Random(0).sample(sorted(s.path for s in utk), round(UTKFACE_VALIDATION_SHARE * len(utk))))
-    train_people = {g for s, g in zip(utk, groups) if s.path not in old_validation}
-    leaked = sum(g in train_people for s, g in zip(utk, groups) if s.path in old_validation)
-    print(f"a random 15% split, as before: {leaked} of {len(old_validation)} validation photos ({100 * leaked / len(old_validation):.1f}%) "
-          "show a person who is also in its training photos")
+        writer.writerows((s.path, g) for s, g in zip(photos, groups))
 
 
 if __name__ == "__main__":

@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     embeddings = embed_all(args.data, train, boxes, args.embeddings)
     features = np.stack([embeddings[embedding_photo(s)] for s in train])
     targets = np.array([int(s.gender == "male") for s in train])
-    weights = balancing_weights([s.source for s in train], [s.gender for s in train])
+    weights = balancing_weights(train)
     people = people_of(train)
     regression = out_of_fold(features, targets, weights, people)
 

@@ -1,22 +1,26 @@
 """Fine-tune an ImageNet MobileNetV2 as the gender classifier, on 2 CPU cores.
 
-    python -m export.train --data ../shared/data --out runs/default                    # LFW + UTKFace
+    python -m export.train --data ../shared/data --out runs/default                    # all four sources
     python -m export.train --data ../shared/data --out runs/lfw --sources lfw          # LFW only
     python -m export.train ... --out runs/longer --init runs/default/best.pt           # more epochs on top of a run
+    python -m export.train ... --init function/models/gender-mobilenet-v2.onnx         # fine-tune a shipped model
     python -m export.train ... --init runs/a/best.pt --teacher runs/a/best.pt          # and distil from a run
     python -m export.teacher --data ../shared/data && python -m export.train ... --teacher-probs runs/cache/teacher.json
     python -m export.train ... --teacher-embeddings runs/cache/embeddings.npz    # also learn dlib's face embeddings
     python -m export.train ... --out runs/fold0 --leave-out-fold 0/2    # half of an out-of-fold teacher (export.teacher)
 
-Each epoch draws its photos at random with each source's women and men equally likely
-(LFW's two versions count as one source), so "looks like LFW" does not come to mean "male".
+Each epoch draws its photos at random (export.data.balancing_weights): within each source and
+age bin, women and men equally likely, so neither "looks like LFW" nor "old" comes to mean
+"male"; sources weigh as the square root of their size.
+
+Epochs are chosen on one declared figure, selection_score(): the mean over sources of each
+source's balanced accuracy on its validation faces aged 10 and over.
 
 --teacher-embeddings adds a training-only head (1280 -> 128) that learns each photo's dlib
 face-recognition embedding (cosine loss): the features then carry what a ResNet trained on
 ~3 million faces tells apart, not just one probability. The head is not saved or served.
 
-Writes <out>/best.pt ({state_dict, spec, info}: the epoch with the best validation balanced
-accuracy, with its fitted temperature and validation metrics) and <out>/log.json. Export it with
+Writes <out>/best.pt ({state_dict, spec, info}: the epoch with the best selection score, with its fitted temperature and validation metrics) and <out>/log.json. Export it with
 `python -m export.onnx --checkpoint <out>/best.pt --out function/models/<name>.onnx`.
 """
 
@@ -35,10 +39,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
-from export.data import (FaceCrops, balancing_weights, detect_all, load_samples, people_of, person_folds, photos_sha256, split,
-                         training_boxes)
+from export.data import (CHILD_BINS, SOURCES, FaceCrops, Sample, balancing_weights, detect_all, load_samples, people_of,
+                         person_folds, photos_sha256, split, training_boxes)
 from export.embeddings import embedding_photo
-from export.evaluate import DEFAULT_CACHE, expected_calibration_error, metrics_by_source
+from export.evaluate import DEFAULT_CACHE, expected_calibration_error, metrics, metrics_by_source
 from export.from_onnx import checkpoint_from_onnx
 from export.mobilenet_v2 import gender_mobilenet_v2
 from function.inference import GenderClassifier
@@ -138,15 +142,31 @@ def epochs_trained(info: dict) -> int:
     return int(info["training"]["epochs"]) + (epochs_trained(info["continues"]) if "continues" in info else 0)
 
 
-def validate(logits: torch.Tensor, targets: torch.Tensor, sources: list[str]) -> dict:
-    return metrics_by_source(targets.numpy(), logits.argmax(1).numpy(), sources, LABELS)
+def selection_score(result: dict) -> float:
+    """The one figure that picks epochs and candidates, declared before the 2026-12-04 run: the
+    mean over sources (LFW's two versions pooled) of each source's balanced accuracy on its
+    validation faces aged 10 and over (children are reported apart, never chosen on)."""
+    return round(float(np.mean([v["balanced_accuracy"] for k, v in result.items() if k.startswith("10+ ")])), 2)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def validate(logits: torch.Tensor, targets: torch.Tensor, samples: list[Sample]) -> dict:
+    predicted, targets = logits.argmax(1).numpy(), targets.numpy()
+    result = metrics_by_source(targets, predicted, [s.source for s in samples], LABELS)
+    adult = np.array([s.age_bin not in CHILD_BINS for s in samples])
+    origin = np.array([s.origin.name for s in samples])
+    for name in sorted(set(origin)):
+        result[f"10+ {name}"] = metrics(targets[adult & (origin == name)], predicted[adult & (origin == name)], LABELS)
+    if (~adult).any():
+        result["children 0-9"] = metrics(targets[~adult], predicted[~adult], LABELS)
+    result["selection_score"] = selection_score(result)
+    return result
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--sources", default="lfw,utkface", help="comma-separated: lfw, utkface")
+    parser.add_argument("--sources", default=",".join(SOURCES), help="comma-separated: " + ", ".join(SOURCES))
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="detected boxes (JSON), reused across runs")
     parser.add_argument("--input-size", type=int, default=112)
     parser.add_argument("--margin", type=float, default=0.2)
@@ -159,7 +179,8 @@ def main(argv: list[str] | None = None) -> dict:
                                                   "(the schedule restarts)")
     parser.add_argument("--teacher", type=Path, help="also learn this run's best.pt predictions (averaged with the mirrored crop), "
                                                      "made on the same augmented face at the teacher's own input size")
-    parser.add_argument("--teacher-probs", type=Path, help="also learn these cached per-photo probabilities (export.teacher)")
+    parser.add_argument("--teacher-probs", type=Path, help="also learn these cached per-photo probabilities (export.teacher); "
+                                                           "a photo they do not cover learns its label alone")
     parser.add_argument("--distill-weight", type=float, default=0.5, help="share of the loss from the teacher")
     parser.add_argument("--teacher-embeddings", type=Path, help="also learn these cached face embeddings (export.embeddings)")
     parser.add_argument("--embedding-weight", type=float, default=0.5, help="weight of the embedding loss, added to the rest")
@@ -174,35 +195,116 @@ def main(argv: list[str] | None = None) -> dict:
     if args.teacher and args.teacher_probs:
         parser.error("--teacher and --teacher-probs: choose one teacher")
     if args.leave_out_fold:
-        left_out_fold = re.fullmatch(r"(\d+)/(\d+)", args.leave_out_fold)
-        if not left_out_fold or int(left_out_fold[1]) >= int(left_out_fold[2]):
+        fold = re.fullmatch(r"(\d+)/(\d+)", args.leave_out_fold)
+        if not fold or int(fold[1]) >= int(fold[2]):
             parser.error("--leave-out-fold takes I/N with 0 <= I < N, e.g. 0/2")
+        args.leave_out_fold = (int(fold[1]), int(fold[2]))
+    unknown = set(args.sources.split(",")) - set(SOURCES)
+    if unknown:
+        parser.error(f"--sources: unknown {', '.join(sorted(unknown))}")
+    return args
 
-    started = time.time()
-    torch.set_num_threads(args.threads)
-    seed_everything(args.seed)
-    spec = make_spec(args.input_size, args.margin)
-    sources = tuple(args.sources.split(","))
 
-    samples = [s for s in load_samples(args.data) if s.source.startswith(sources)]
-    found = detect_all(args.data, samples, args.cache)
-    boxes, detected = training_boxes(samples, found)
+def training_photos(args: argparse.Namespace) -> tuple[list[Sample], list[Sample], dict]:
+    """Training photos, validation photos with a detected face, and every photo's box."""
+    samples = load_samples(args.data, tuple(args.sources.split(",")))
+    boxes, detected = training_boxes(samples, detect_all(args.data, samples, args.cache))
     train_samples, val_samples = split(samples)
     val_samples = [s for s in val_samples if detected[s.path]]
     rng = random.Random(args.seed)
     if args.leave_out_fold:
-        in_fold = person_folds(people_of(train_samples), int(left_out_fold[2])) == int(left_out_fold[1])
+        left_out, folds = args.leave_out_fold
+        in_fold = person_folds(people_of(train_samples), folds) == left_out
         train_samples = [s for s, out in zip(train_samples, in_fold) if not out]
     if args.train_limit:
         train_samples = rng.sample(train_samples, min(args.train_limit, len(train_samples)))
     if args.val_limit:
         val_samples = rng.sample(val_samples, min(args.val_limit, len(val_samples)))
+    print(f"train {len(train_samples)} photos ({sum(not detected[s.path] for s in train_samples)} with the fallback box), "
+          f"validate {len(val_samples)} faces", flush=True)
+    return train_samples, val_samples, boxes
+
+
+def checked_checkpoint(path: Path | None, spec: ModelSpec, flag: str) -> dict | None:
+    """A checkpoint to start from or learn from; convolutions and a global pool carry over to
+    another input size, another crop margin does not."""
+    if path is None:
+        return None
+    checkpoint = torch.load(path)
+    if ModelSpec.from_json(checkpoint["spec"]).margin != spec.margin:
+        raise SystemExit(f"{flag} was trained with another crop margin")
+    return checkpoint
+
+
+class Targets:
+    """What each training photo is taught besides its label: cached teacher probabilities and
+    dlib embeddings (export.teacher, export.embeddings), each optional."""
+
+    def __init__(self, args: argparse.Namespace, train_samples: list[Sample]):
+        self.probabilities = self.embeddings = None
+        if args.teacher_probs:
+            cached = json.loads(args.teacher_probs.read_text())["male_probability"]
+            male = torch.tensor([cached.get(s.path, float(s.gender == "male")) for s in train_samples], dtype=torch.float32)
+            self.probabilities = torch.stack([1 - male, male], 1)  # in LABELS' order
+        if args.teacher_embeddings:
+            cached_embeddings = np.load(args.teacher_embeddings)
+            self.embeddings = nn.functional.normalize(torch.tensor(np.stack(
+                [cached_embeddings[embedding_photo(s)] for s in train_samples])), dim=1)
+
+
+def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    warmup = max(1, min(100, total_steps // 10))
+
+    def lr_factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+
+
+def train_epoch(model: nn.Module, loader: DataLoader, steps: int, optimizer, scheduler, args: argparse.Namespace,
+                targets: Targets, teacher: nn.Module | None, embedding_head: nn.Module | None, epoch: int) -> None:
+    model.train()
+    started, running, loss_fn = time.time(), 0.0, nn.CrossEntropyLoss()
+    for step, (index, x, *teacher_x, y) in enumerate(loader):
+        if step >= steps:
+            break
+        x = x.contiguous(memory_format=torch.channels_last)
+        pooled = model.pooled_features(x)
+        logits = model.classifier(pooled)
+        loss = loss_fn(logits, y)
+        if teacher:
+            with torch.no_grad():
+                seen = teacher_x[0].contiguous(memory_format=torch.channels_last) if teacher_x else x
+                taught = (teacher(seen) + teacher(seen.flip(3))) / 2
+            loss = (1 - args.distill_weight) * loss + args.distill_weight * distillation_loss(logits, taught)
+        elif targets.probabilities is not None:
+            loss = (1 - args.distill_weight) * loss + args.distill_weight * soft_target_loss(logits, targets.probabilities[index])
+        if embedding_head is not None:
+            similarity = nn.functional.cosine_similarity(embedding_head(pooled), targets.embeddings[index], dim=1)
+            loss = loss + args.embedding_weight * (1 - similarity).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        running += loss.item()
+        if (step + 1) % 50 == 0:
+            print(f"  epoch {epoch} step {step + 1}/{steps} loss {running / 50:.4f} ({time.time() - started:.0f} s)", flush=True)
+            running = 0.0
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    started = time.time()
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    spec = make_spec(args.input_size, args.margin)
+    train_samples, val_samples, boxes = training_photos(args)
     start = initial_checkpoint(args.init, args.data, train_samples, boxes) if args.init else None
-    teacher_checkpoint = torch.load(args.teacher) if args.teacher else None
-    # convolutions and a global pool carry over to another input size; another crop margin does not
-    for flag, checkpoint in (("--init", start), ("--teacher", teacher_checkpoint)):
-        if checkpoint and ModelSpec.from_json(checkpoint["spec"]).margin != spec.margin:
-            parser.error(f"{flag} was trained with another crop margin")
+    if start and ModelSpec.from_json(start["spec"]).margin != spec.margin:
+        raise SystemExit("--init was trained with another crop margin")
+    teacher_checkpoint = checked_checkpoint(args.teacher, spec, "--teacher")
     teacher = load_model(teacher_checkpoint).eval() if teacher_checkpoint else None
     teacher_spec = ModelSpec.from_json(teacher_checkpoint["spec"]) if teacher_checkpoint else None
     # a continued run numbers its epochs after all the runs before it: fresh augmentations and batch order
@@ -212,81 +314,38 @@ def main(argv: list[str] | None = None) -> dict:
                           teacher_spec=teacher_spec if teacher_spec != spec else None)
     val_set = FaceCrops(args.data, val_samples, boxes, spec, LABELS)
     val_targets = torch.tensor(val_set.targets)
-    print(f"train {len(train_set)} photos ({sum(not detected[s.path] for s in train_samples)} with the fallback box), "
-          f"validate {len(val_set)} faces", flush=True)
+    targets = Targets(args, train_samples)
+    embedding_head = nn.Linear(1280, targets.embeddings.shape[1]) if targets.embeddings is not None else None
 
-    if args.teacher_probs:
-        cached = json.loads(args.teacher_probs.read_text())["male_probability"]
-        male = torch.tensor([cached[s.path] for s in train_samples], dtype=torch.float32)
-        taught_probabilities = torch.stack([1 - male, male], 1)  # in LABELS' order
-    if args.teacher_embeddings:
-        cached_embeddings = np.load(args.teacher_embeddings)
-        taught_embeddings = nn.functional.normalize(torch.tensor(np.stack(
-            [cached_embeddings[embedding_photo(s)] for s in train_samples])), dim=1)
-        embedding_head = nn.Linear(1280, taught_embeddings.shape[1])
-    loss_fn = nn.CrossEntropyLoss()
     model = load_model(start) if start else gender_mobilenet_v2(len(LABELS)).to(memory_format=torch.channels_last)
-    trained = list(model.parameters()) + (list(embedding_head.parameters()) if args.teacher_embeddings else [])
+    trained = list(model.parameters()) + (list(embedding_head.parameters()) if embedding_head else [])
     optimizer = torch.optim.AdamW(trained, lr=args.lr, weight_decay=args.weight_decay)
     generator = torch.Generator().manual_seed(args.seed + first_epoch)
-    weights = balancing_weights([s.source for s in train_samples], [s.gender for s in train_samples])
-    sampler = WeightedRandomSampler(weights.tolist(), len(train_samples), replacement=True, generator=generator)
+    sampler = WeightedRandomSampler(balancing_weights(train_samples).tolist(), len(train_samples), replacement=True,
+                                    generator=generator)
     loader = DataLoader(Numbered(train_set), batch_size=args.batch_size, sampler=sampler, drop_last=True,
                         num_workers=args.workers, persistent_workers=False,
                         multiprocessing_context="spawn" if args.workers else None)  # see data.detect_all
     steps_per_epoch = min(len(loader), args.max_steps or len(loader))
-    total_steps = args.epochs * steps_per_epoch
-    warmup = max(1, min(100, total_steps // 10))
-
-    def lr_factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    scheduler = cosine_schedule(optimizer, args.epochs * steps_per_epoch)
     args.out.mkdir(parents=True, exist_ok=True)
     log, best = [], None
     for epoch in range(args.epochs):
         train_set.epoch = first_epoch + epoch
-        model.train()
-        epoch_start, running = time.time(), 0.0
-        for step, (index, x, *teacher_x, y) in enumerate(loader):
-            if step >= steps_per_epoch:
-                break
-            x = x.contiguous(memory_format=torch.channels_last)
-            pooled = model.pooled_features(x)
-            logits = model.classifier(pooled)
-            loss = loss_fn(logits, y)
-            if teacher:
-                with torch.no_grad():
-                    seen = teacher_x[0].contiguous(memory_format=torch.channels_last) if teacher_x else x
-                    taught = (teacher(seen) + teacher(seen.flip(3))) / 2
-                loss = (1 - args.distill_weight) * loss + args.distill_weight * distillation_loss(logits, taught)
-            elif args.teacher_probs:
-                loss = (1 - args.distill_weight) * loss + args.distill_weight * soft_target_loss(logits, taught_probabilities[index])
-            if args.teacher_embeddings:
-                similarity = nn.functional.cosine_similarity(embedding_head(pooled), taught_embeddings[index], dim=1)
-                loss = loss + args.embedding_weight * (1 - similarity).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            running += loss.item()
-            if (step + 1) % 50 == 0:
-                print(f"  epoch {epoch + 1} step {step + 1}/{steps_per_epoch} loss {running / 50:.4f} "
-                      f"({time.time() - epoch_start:.0f} s)", flush=True)
-                running = 0.0
+        epoch_start = time.time()
+        train_epoch(model, loader, steps_per_epoch, optimizer, scheduler, args, targets, teacher, embedding_head, epoch + 1)
         logits = logits_of(model, val_set)
-        result = validate(logits, val_targets, [s.source for s in val_samples])
+        result = validate(logits, val_targets, val_samples)
         log.append({"epoch": epoch + 1, "train_seconds": round(time.time() - epoch_start), "validation": result})
-        print(f"epoch {epoch + 1}: {json.dumps(result['all'])} ({time.time() - epoch_start:.0f} s)", flush=True)
-        if best is None or result["all"]["balanced_accuracy"] >= best["validation"]["all"]["balanced_accuracy"]:
+        print(f"epoch {epoch + 1}: selection score {result['selection_score']}, all {json.dumps(result['all'])} "
+              f"({time.time() - epoch_start:.0f} s)", flush=True)
+        if best is None or result["selection_score"] >= best["validation"]["selection_score"]:
             best = {"epoch": epoch + 1, "validation": result}
             # written at every new best, so a run cut off keeps what it reached
             info = save_checkpoint(args.out, model, spec, logits, val_targets, {
-                "name": "gender-mobilenet-v2" + ("" if "utkface" in sources else "-lfw"),
+                "name": "gender-mobilenet-v2" + ("" if "utkface" in args.sources else "-lfw"),
                 "architecture": f"MobileNetV2 (torchvision layout, ImageNet init), {args.input_size}x{args.input_size} input",
-                "trained_on": " + ".join(sources),
+                "trained_on": " + ".join(args.sources.split(",")),
                 "validation": result,
                 "validation_photos_sha256": photos_sha256(val_samples),
                 "training": {**{k: str(v) for k, v in vars(args).items()}, "epochs": str(epoch + 1),

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from export.data import UTKFACE_PAD, bordered, face_box, load_samples, open_rgb, split
+from export.data import TIGHT_CROP_PAD, bordered, face_box, load_samples, open_rgb, split
 from export.evaluate import expected_calibration_error
 from function.faces import detect_faces
 from function.inference import GenderClassifier
@@ -68,7 +68,7 @@ def photos(data: Path) -> list[Photo]:
 
 def border(photo: Photo, size: tuple[int, int]) -> int:
     """The width of the border data.bordered gives this photo (the peer draws it itself)."""
-    return round(UTKFACE_PAD * max(size)) if photo.pad_tight_crop else 0
+    return round(TIGHT_CROP_PAD * max(size)) if photo.pad_tight_crop else 0
 
 
 def our_answers(items: list[Photo], classifiers: list[GenderClassifier]) -> list[list[Answer]]:

@@ -10,15 +10,25 @@ pytest.importorskip("torch", reason="the teacher is fitted with the export tools
 from export import data, teacher  # noqa: E402
 
 
-def test_each_source_gets_its_women_and_men_weighted_alike():
-    sources = ["lfw-deepfunneled"] * 6 + ["lfw-original150"] * 6 + ["utkface"] * 5
-    genders = ["male"] * 5 + ["female"] + ["male"] * 5 + ["female"] + ["male", "female", "female", "female", "female"]
-    weights = data.balancing_weights(sources, genders)
-    totals = {}
-    for source, gender, weight in zip(sources, genders, weights):
-        cell = (source.split("-")[0], gender)
-        totals[cell] = totals.get(cell, 0) + weight
-    assert len(totals) == 4 and np.allclose(list(totals.values()), totals["lfw", "male"])
+def test_women_and_men_weigh_alike_within_each_source_and_age_bin():
+    def photo(source, age_bin, gender):
+        return data.Sample(f"{source}/{age_bin}/{gender}", source, gender, age_bin=age_bin)
+
+    samples = ([photo("lfw-deepfunneled", "", "male")] * 30 + [photo("lfw-deepfunneled", "", "female")] * 6
+               + [photo("fairface", "60-69", "male")] * 6 + [photo("fairface", "60-69", "female")] * 2
+               + [photo("fairface", "10-19", "female")] * 3 + [photo("fairface", "10-19", "male")])
+    weights = data.balancing_weights(samples)
+    totals: dict[tuple, float] = {}
+    for s, weight in zip(samples, weights):
+        totals[s.source, s.age_bin, s.gender] = totals.get((s.source, s.age_bin, s.gender), 0) + weight
+    for source, age_bin in {(s.source, s.age_bin) for s in samples}:
+        assert totals[source, age_bin, "female"] == pytest.approx(totals[source, age_bin, "male"])
+    # each age bin keeps its share of its source (8 and 4 of FairFace's 12 photos)
+    assert totals["fairface", "60-69", "male"] == pytest.approx(2 * totals["fairface", "10-19", "male"])
+    # a source weighs as the square root of its size: LFW 36 photos, FairFace 12
+    lfw = totals["lfw-deepfunneled", "", "male"] * 2
+    fairface = sum(v for k, v in totals.items() if k[0] == "fairface")
+    assert lfw / fairface == pytest.approx(np.sqrt(36 / 12))
     assert weights.mean() == pytest.approx(1.0)
 
 

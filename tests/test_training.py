@@ -27,24 +27,28 @@ FLOAT_MODEL_PATH = DEFAULT_MODEL_PATH.parent / "gender-mobilenet-v2.onnx"
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
     """A tiny copy of the shared data's layout: each fixture photo as an LFW person (both
-    variants) and, cut to a tight 200x200 face crop, as a UTKFace photo."""
+    variants) and, cut to a tight face crop, as a UTKFace, a FairFace and an All-Age-Faces photo."""
     root = tmp_path_factory.mktemp("data")
-    lfw_rows, utk_rows = [], []
+    rows = {"lfw": [], "utkface": [], "fairface": [], "allage": []}
     for i, photo in enumerate(FACE_PHOTOS * 2):
         person, gender, image = f"Person_{i}", gender_of(photo), Image.open(photo).convert("RGB")
         for variant, size in (("deepfunneled", 250), ("original150", 150)):
             path = f"{variant}/{person}/{person}_0001.jpg"
             (root / "lfw" / variant / person).mkdir(parents=True)
             image.resize((size, size)).save(root / "lfw" / path)
-            lfw_rows.append([path, person, gender, variant])
-        path = f"images/{30 + i}_{i}.jpg"
-        (root / "utkface" / "images").mkdir(parents=True, exist_ok=True)
-        image.crop((25, 25, 225, 225)).save(root / "utkface" / path)
-        utk_rows.append([path, 30 + i, gender, i % 5])
-    for name, header, rows in (("lfw", "path,person,gender,variant", lfw_rows), ("utkface", "path,age,gender,race", utk_rows)):
+            rows["lfw"].append([path, person, gender, variant])
+        tight = image.crop((25, 25, 225, 225))
+        for source, size, age in (("utkface", 200, 30 + i), ("fairface", 224, "20-29"), ("allage", 160, 60 + i)):
+            path = f"images/test_{i}.jpg"  # no photo of the real sources, whose people export/people/ lists
+            (root / source / "images").mkdir(parents=True, exist_ok=True)
+            tight.resize((size, size)).save(root / source / path)
+            rows[source].append([path, age, gender] + ([i % 5] if source in ("utkface", "fairface") else []))
+    headers = {"lfw": "path,person,gender,variant", "utkface": "path,age,gender,race", "fairface": "path,age,gender,race",
+               "allage": "path,age,gender"}
+    for name, header in headers.items():
         with open(root / name / "labels.csv", "w", newline="") as f:
             f.write(header + "\n")
-            csv.writer(f).writerows(rows)
+            csv.writer(f).writerows(rows[name])
     return root
 
 
@@ -75,7 +79,24 @@ def test_split_keeps_each_person_on_one_side(data_root):
     samples = data.load_samples(data_root)
     train_samples, val_samples = data.split(samples)
     assert {s.person for s in train_samples if s.person}.isdisjoint({s.person for s in val_samples if s.person})
-    assert any(s.source == "utkface" for s in val_samples) and any(s.source.startswith("lfw") for s in val_samples)
+    assert {s.source.split("-")[0] for s in val_samples} == {"lfw", "utkface", "fairface", "allage"}
+    assert {s.source.split("-")[0] for s in train_samples} == {"lfw", "utkface", "fairface", "allage"}
+
+
+def test_a_source_without_names_is_split_by_the_people_identities_found(data_root, monkeypatch, tmp_path):
+    photos = [s for s in data.load_samples(data_root) if s.source == "fairface"]
+    # everyone in one age bin x gender cell; six "people" of two photos each
+    photos = [data.Sample(s.path, s.source, "female", age_bin="20-29") for s in photos]
+    (tmp_path / "fairface.csv").write_text("path,identity\n" + "".join(f"{s.path},{i % 6}\n" for i, s in enumerate(photos)))
+    monkeypatch.setattr(data, "PEOPLE_DIR", tmp_path)
+    train_samples, val_samples = data.split(photos)
+    person = data.identities("fairface")
+    assert val_samples and {person[s.path] for s in train_samples}.isdisjoint({person[s.path] for s in val_samples})
+
+
+def test_ages_become_fairfaces_bins():
+    assert [data.age_bin(a) for a in (0, 2, 3, 9, 10, 19, 69, 70, 101)] == [
+        "0-2", "0-2", "3-9", "3-9", "10-19", "10-19", "60-69", "more than 70", "more than 70"]
 
 
 def test_train_a_few_steps_and_export_with_parity(data_root, tmp_path):

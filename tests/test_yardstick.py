@@ -54,8 +54,8 @@ def test_calibration_error_is_the_gap_between_confidence_and_accuracy():
 
 @needs_shared_data
 def test_split_keeps_every_utkface_person_on_one_side():
-    person = data.utkface_identities()
-    assert person, "export/utkface_identities.csv is missing: run python -m export.identities"
+    person = data.identities("utkface")
+    assert person, "export/people/utkface.csv is missing: run python -m export.identities --source utkface"
     train, validation = data.split(data.load_samples(SHARED_DATA))
     train_people = {person[s.path] for s in train if s.source == "utkface"}
     validation_people = {person[s.path] for s in validation if s.source == "utkface"}
