@@ -1,4 +1,5 @@
-// The one API call the page makes: POST {apiBase}/v1/faces with the image as the raw body.
+// The API calls the page makes: POST {apiBase}/v1/faces with the image as the raw body, and
+// GET {apiBase}/v1/model for the detectors it offers.
 
 const TIMEOUT_MS = 30000;
 
@@ -50,4 +51,19 @@ export async function detectFaces(apiBase, image, options, signal) {
     throw new ApiError("http", "The API answered with a body this page does not understand.", response.status);
   }
   return payload;
+}
+
+/**
+ * The detectors the API offers, {choices: {name: description}, default: name}, from
+ * GET /v1/model; null when it does not say (an older API) or cannot be reached.
+ */
+export async function fetchDetectors(apiBase) {
+  try {
+    const response = await fetch(new URL(`${apiBase}/v1/model`, location.href), { signal: AbortSignal.timeout(TIMEOUT_MS) });
+    const detectors = response.ok ? (await response.json())?.detectors : null;
+    const names = Object.keys(detectors?.choices ?? {});
+    return names.length ? { choices: detectors.choices, default: names.includes(detectors.default) ? detectors.default : names[0] } : null;
+  } catch {
+    return null;
+  }
 }

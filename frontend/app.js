@@ -1,7 +1,7 @@
 // Wires the page: camera loop, photo upload, settings, status.
-import { ApiError, detectFaces } from "./api.js";
+import { ApiError, detectFaces, fetchDetectors } from "./api.js";
 import { CameraError, FrameLoop, closeCamera, openCamera } from "./camera.js";
-import { Overlay, annotatedPng, faceLabel } from "./overlay.js";
+import { Overlay, annotatedPng, describeFaces } from "./overlay.js";
 import { bodyToSend, decodeUpright, downloadBlob } from "./photo.js";
 import { describeApiBase, loadApiBase, loadOptions, saveApiBase, saveOptions } from "./settings.js";
 import { FaceTracker } from "./tracking.js";
@@ -36,6 +36,7 @@ let options = loadOptions();
 let photo = null; // {file, bitmap, result} of the photo on show
 let photoRequest = 0; // ignores answers for a photo that has since been replaced
 let cameraRequest = 0; // a camera that opens after the user moved on is closed again
+let cameraView = null; // {image, answer} of the latest camera answer, while the camera view is drawn
 
 // ---- status ------------------------------------------------------------------------------
 
@@ -57,15 +58,15 @@ function describeApiError(error, retryInMs) {
   return ["api-error", `The API answered ${error.status}: ${error.message}${retry}`];
 }
 
-function showStats({ latencyMs = null, fps = null, faces = null } = {}) {
+/** `faces` in `image`'s pixels, listed as shown: left to right, mirrored when the view is. */
+function showStats({ latencyMs = null, fps = null, faces = null, image = null, mirrored = false } = {}) {
   ui.latency.textContent = latencyMs === null ? "–" : `${Math.round(latencyMs)} ms`;
   ui.fps.textContent = fps === null ? "–" : fps.toFixed(1);
   ui.faceCount.textContent = faces === null ? "–" : String(faces.length);
   ui.facesList.replaceChildren(
-    ...(faces ?? []).map((face) => {
+    ...(faces ? describeFaces(faces, image, mirrored) : []).map((text) => {
       const item = document.createElement("li");
-      const { x, y, width, height } = face.box;
-      item.textContent = `${faceLabel(face)} — at x ${x}, y ${y}, ${width} × ${height} px`;
+      item.textContent = text;
       return item;
     }),
   );
@@ -85,9 +86,10 @@ function showOnStage(mode, width, height) {
 }
 
 function applyMirror() {
-  const mirrored = ui.mirror.checked && ui.stage.dataset.mode === "camera";
   ui.video.classList.toggle("mirrored", ui.mirror.checked);
-  if (overlay.shown && ui.stage.dataset.mode === "camera") overlay.show(overlay.shown.faces, overlay.shown.image, mirrored);
+  if (!cameraView) return; // the next drawn frame uses the new setting
+  const faces = tracker.faces(performance.now()).filter((face) => face.live);
+  showStats({ ...cameraView.stats, faces, image: cameraView.image, mirrored: ui.mirror.checked });
 }
 
 // ---- camera -------------------------------------------------------------------------------
@@ -97,21 +99,34 @@ const loop = new FrameLoop(
   (blob, signal) => detectFaces(api.apiBase, blob, { detector: options.detector, upsample: options.upsampleCamera }, signal),
   (event) => {
     if (event.type === "result") {
-      const { result, latencyMs, fps } = event;
-      const faces = tracker.update(result.faces, performance.now());
-      overlay.show(faces, result.image, ui.mirror.checked);
-      showStats({ latencyMs, fps, faces });
+      const { result, takenAt, latencyMs, fps } = event;
+      const faces = tracker.update(result.faces, takenAt, result.min_confidence ?? null).filter((face) => face.live);
+      if (!cameraView) requestAnimationFrame(drawCamera);
+      cameraView = { image: result.image, answer: tracker.answer, stats: { latencyMs, fps } };
+      showStats({ latencyMs, fps, faces, image: result.image, mirrored: ui.mirror.checked });
       if (faces.length) setStatus("camera-faces", "Camera on.");
       else setStatus("no-faces", "Camera on. No faces found — face the camera in good light.");
     } else {
-      tracker.clear();
-      overlay.clear();
+      clearCameraView();
       showStats();
       const [state, message] = describeApiError(event.error, event.retryInMs);
       setStatus(state, message, "problem");
     }
   },
 );
+
+/** Every displayed frame: the tracked faces where their motion says they are now. */
+function drawCamera() {
+  if (!cameraView) return;
+  overlay.show(tracker.faces(performance.now()), cameraView.image, ui.mirror.checked, cameraView.answer);
+  requestAnimationFrame(drawCamera);
+}
+
+function clearCameraView() {
+  cameraView = null;
+  tracker.clear();
+  overlay.clear();
+}
 
 function setCameraButton(running) {
   ui.cameraButton.textContent = running ? "Stop camera" : "Start camera";
@@ -153,8 +168,7 @@ function stopCamera() {
   if (!loop.running && !ui.video.srcObject) return;
   loop.stop();
   closeCamera(ui.video);
-  tracker.clear();
-  overlay.clear();
+  clearCameraView();
   showStats();
   showOnStage("empty");
   setCameraButton(false);
@@ -207,7 +221,7 @@ async function analysePhoto(file) {
   if (request !== photoRequest) return;
   photo.result = result;
   overlay.show(result.faces, result.image, false);
-  showStats({ latencyMs: performance.now() - started, faces: result.faces });
+  showStats({ latencyMs: performance.now() - started, faces: result.faces, image: result.image });
   ui.downloadButton.disabled = !bitmap;
   const count = result.faces.length;
   const found = count ? `Found ${count} face${count === 1 ? "" : "s"} in ${file.name}.` : `No faces found in ${file.name}.`;
@@ -259,13 +273,32 @@ function showApiInUse() {
   ui.apiInUse.textContent = `Using ${describeApiBase(api.apiBase)}${note}.`;
 }
 
+// The detectors as the page's HTML lists them: what an API that does not list its own gets.
+const htmlDetectors = [...ui.detector.options].map((option) => [option.value, option.textContent]);
+
+/** The detector choices the API offers (GET /v1/model), else the HTML's. */
+async function showDetectors() {
+  const base = api.apiBase;
+  const offered = await fetchDetectors(base);
+  if (base !== api.apiBase) return; // the address changed meanwhile
+  const known = Object.fromEntries(htmlDetectors);
+  const choices = offered ? Object.entries(offered.choices).map(([name, text]) => [name, text || known[name] || name]) : htmlDetectors;
+  ui.detector.replaceChildren(...choices.map(([name, text]) => new Option(text, name)));
+  const names = choices.map(([name]) => name);
+  // a saved choice this API lacks: its default for now, the saved one is kept for another API
+  if (!names.includes(options.detector)) options = { ...options, detector: offered?.default ?? names[0] };
+  ui.detector.value = options.detector;
+}
+
 ui.apiBase.value = api.apiBase;
 showApiInUse();
+showDetectors();
 ui.apiForm.addEventListener("submit", (event) => {
   event.preventDefault();
   api = saveApiBase(ui.apiBase.value);
   ui.apiBase.value = api.apiBase;
   showApiInUse();
+  showDetectors();
 });
 
 for (const [control, key, parse] of [

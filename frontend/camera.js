@@ -59,10 +59,41 @@ function sleep(ms, signal) {
   });
 }
 
-function nextVideoFrame(video) {
-  return new Promise((resolve) =>
-    video.requestVideoFrameCallback ? video.requestVideoFrameCallback(() => resolve()) : requestAnimationFrame(() => resolve()),
-  );
+/**
+ * Counts the frames the video presents, so the loop sends a frame as soon as an answer is
+ * back when a new one is already on show, instead of waiting for the one after it.
+ */
+class FrameCounter {
+  constructor(video) {
+    this.video = video;
+    this.presented = 0;
+    this.waiting = [];
+    this.generation = 0; // a callback from before stop() ends its chain
+  }
+
+  watch() {
+    if (!this.video.requestVideoFrameCallback) return;
+    const generation = ++this.generation;
+    const tick = () => {
+      if (generation !== this.generation) return;
+      this.presented += 1;
+      this.waiting.splice(0).forEach((resolve) => resolve());
+      this.video.requestVideoFrameCallback(tick);
+    };
+    this.video.requestVideoFrameCallback(tick);
+  }
+
+  stop() {
+    this.generation += 1;
+    this.waiting.splice(0).forEach((resolve) => resolve()); // the loop sees it was stopped
+  }
+
+  /** Resolves once a frame newer than `seen` is on show; without the callback, at the next paint. */
+  after(seen) {
+    if (!this.video.requestVideoFrameCallback) return new Promise((resolve) => requestAnimationFrame(() => resolve()));
+    if (this.presented > seen) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
 }
 
 /** The current video frame, scaled to FRAME_WIDTH wide, as a JPEG Blob and its size. */
@@ -78,8 +109,9 @@ async function grabFrame(video, canvas) {
 /**
  * Sends frames one at a time: the next frame is grabbed only when the previous answer is
  * back, so a slow API lowers the frame rate instead of queueing requests.
- * analyse(blob, signal) → API result; report(event) gets {type: "result", result, latencyMs, fps}
- * or {type: "error", error, retryInMs}.
+ * analyse(blob, signal) → API result; report(event) gets {type: "result", result, takenAt,
+ * latencyMs, fps} (takenAt: performance.now() when the frame was grabbed; fps null until two
+ * answers have come) or {type: "error", error, retryInMs}.
  */
 export class FrameLoop {
   constructor(video, analyse, report) {
@@ -87,6 +119,7 @@ export class FrameLoop {
     this.analyse = analyse;
     this.report = report;
     this.canvas = document.createElement("canvas");
+    this.frames = new FrameCounter(video);
     this.controller = null;
   }
 
@@ -97,20 +130,25 @@ export class FrameLoop {
   start() {
     if (this.controller) return;
     this.controller = new AbortController();
+    this.frames.watch();
     this.#run(this.controller.signal);
   }
 
   stop() {
     this.controller?.abort();
     this.controller = null;
+    this.frames.stop();
   }
 
   async #run(signal) {
     const finished = [];
     let failures = 0;
+    let sent = -1;
     while (!signal.aborted) {
-      await nextVideoFrame(this.video);
+      await this.frames.after(sent);
       if (signal.aborted) return;
+      sent = this.frames.presented;
+      const takenAt = performance.now();
       const frame = await grabFrame(this.video, this.canvas);
       const started = performance.now();
       try {
@@ -119,9 +157,9 @@ export class FrameLoop {
         const now = performance.now();
         finished.push(now);
         while (finished[0] < now - FPS_WINDOW_MS) finished.shift();
-        const fps = finished.length > 1 ? ((finished.length - 1) * 1000) / (now - finished[0]) : 0;
+        const fps = finished.length > 1 ? ((finished.length - 1) * 1000) / (now - finished[0]) : null;
         failures = 0;
-        this.report({ type: "result", result, latencyMs: now - started, fps });
+        this.report({ type: "result", result, takenAt, latencyMs: now - started, fps });
       } catch (error) {
         if (signal.aborted) return;
         const retryInMs = BACKOFF_MS[Math.min(failures, BACKOFF_MS.length - 1)];

@@ -2,14 +2,29 @@
 
 export const GENDER_COLOURS = { female: "#ff4fa0", male: "#2f9bff" };
 const OTHER_COLOUR = "#ffd23f";
+export const UNCERTAIN_COLOUR = "#b4b4b4"; // neutral: the model cannot tell
 const OUTLINE = "rgba(0, 0, 0, 0.75)";
 const TEXT = "#000000";
 
-/** "Female 87%"; above 99% "Female > 99%": a calibrated 0.9996 is not certainty. */
+function percent(confidence) {
+  return confidence > 0.99 ? "> 99%" : `${Math.round(confidence * 100)}%`;
+}
+
+function capitalised(word) {
+  return word.charAt(0).toUpperCase() + word.slice(1);
+}
+
+/**
+ * "Female 87%"; above 99% "Female > 99%": a calibrated 0.9996 is not certainty. A face the
+ * API marks uncertain (below its min_confidence; older APIs never do) gets no gender: "? 62%".
+ */
 export function faceLabel(face) {
-  const name = face.gender.charAt(0).toUpperCase() + face.gender.slice(1);
-  const percent = face.confidence > 0.99 ? "> 99%" : `${Math.round(face.confidence * 100)}%`;
-  return `${name} ${percent}`;
+  return face.uncertain ? `? ${percent(face.confidence)}` : `${capitalised(face.gender)} ${percent(face.confidence)}`;
+}
+
+/** The label in words, for the list: "Uncertain (62% female)" rather than "? 62%". */
+export function faceDescription(face) {
+  return face.uncertain ? `Uncertain (${percent(face.confidence)} ${face.gender})` : faceLabel(face);
 }
 
 /**
@@ -28,6 +43,8 @@ export function placeFaces(faces, image, target, mirrored) {
       label: faceLabel(face),
       gender: face.gender,
       confidence: face.confidence,
+      uncertain: Boolean(face.uncertain),
+      live: face.live ?? true,
       image: { x, y, width, height },
       display: { x: left * sx, y: y * sy, width: width * sx, height: height * sy },
     };
@@ -35,9 +52,25 @@ export function placeFaces(faces, image, target, mirrored) {
 }
 
 /**
+ * The faces in the picture's own terms, left to right as shown (mirrored when the view is):
+ * "Female 87% — 12% from the left, 30% from the top, 18% of the width".
+ */
+export function describeFaces(faces, image, mirrored) {
+  const whole = { width: 100, height: 100 };
+  return placeFaces(faces, image, whole, mirrored)
+    .map((face, i) => ({ face: faces[i], box: face.display }))
+    .sort((a, b) => a.box.x - b.box.x)
+    .map(({ face, box }) => {
+      const [left, top, width] = [box.x, box.y, box.width].map(Math.round);
+      return `${faceDescription(face)} — ${left}% from the left, ${top}% from the top, ${width}% of the width`;
+    });
+}
+
+/**
  * Boxes and label plates; `unit` is the size of one CSS pixel in the context's units.
  * Each plate sits above its box, or below it when there is no room, and is kept inside the
- * canvas. Returns the plates' rectangles (outline included), one per placed face.
+ * canvas. A face that is not live (missing from the latest answer) is a faint dashed outline
+ * with no plate. Returns the plates' rectangles (outline included; null without a plate).
  */
 export function drawPlaced(ctx, placed, unit = 1) {
   const canvasWidth = ctx.canvas.width / ctx.getTransform().a;
@@ -46,8 +79,13 @@ export function drawPlaced(ctx, placed, unit = 1) {
   ctx.save();
   ctx.font = `600 ${14 * unit}px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif`;
   ctx.textBaseline = "middle";
-  for (const { label, gender, display: box } of placed) {
-    const colour = GENDER_COLOURS[gender] ?? OTHER_COLOUR;
+  for (const { label, gender, uncertain, live, display: box } of placed) {
+    const colour = uncertain ? UNCERTAIN_COLOUR : (GENDER_COLOURS[gender] ?? OTHER_COLOUR);
+    if (!live) {
+      faintOutline(ctx, box, colour, unit);
+      plates.push(null);
+      continue;
+    }
     ctx.lineJoin = "round";
     ctx.strokeStyle = OUTLINE; // a dark rim keeps the box visible on light and dark backgrounds
     ctx.lineWidth = 5 * unit;
@@ -73,6 +111,16 @@ export function drawPlaced(ctx, placed, unit = 1) {
   return plates;
 }
 
+function faintOutline(ctx, box, colour, unit) {
+  ctx.save();
+  ctx.globalAlpha = 0.5;
+  ctx.setLineDash([6 * unit, 6 * unit]);
+  ctx.strokeStyle = colour;
+  ctx.lineWidth = 1.5 * unit;
+  ctx.strokeRect(box.x, box.y, box.width, box.height);
+  ctx.restore();
+}
+
 function within(value, low, high) {
   return Math.max(low, Math.min(value, high));
 }
@@ -89,8 +137,9 @@ export class Overlay {
     new ResizeObserver(() => this.redraw()).observe(canvas);
   }
 
-  show(faces, image, mirrored) {
-    this.shown = { faces, image, mirrored };
+  /** `answer`: the camera answer these faces come from (published for tests), null for a photo. */
+  show(faces, image, mirrored, answer = null) {
+    this.shown = { faces, image, mirrored, answer };
     this.redraw();
   }
 
@@ -104,8 +153,9 @@ export class Overlay {
     const width = canvas.clientWidth;
     const height = canvas.clientHeight;
     const ratio = window.devicePixelRatio || 1;
-    canvas.width = Math.round(width * ratio);
-    canvas.height = Math.round(height * ratio);
+    // resizing reallocates the canvas: only when needed, as the camera view redraws every frame
+    if (canvas.width !== Math.round(width * ratio)) canvas.width = Math.round(width * ratio);
+    if (canvas.height !== Math.round(height * ratio)) canvas.height = Math.round(height * ratio);
     const ctx = canvas.getContext("2d");
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, width, height);
@@ -114,6 +164,7 @@ export class Overlay {
     canvas.dataset.boxes = JSON.stringify(placed.map((face, i) => ({ ...face, plate: plates[i] })));
     canvas.dataset.mirrored = String(Boolean(this.shown?.mirrored));
     canvas.dataset.imageSize = this.shown ? `${this.shown.image.width}x${this.shown.image.height}` : "";
+    canvas.dataset.answer = String(this.shown?.answer ?? "");
   }
 }
 

@@ -1,13 +1,22 @@
-// Follows faces across camera frames, so each person keeps one steady box and label: a
-// detection joins the track whose predicted box it overlaps most, the box moves by an
-// alpha-beta filter (smooth, keeps up with a moving face), and the label is the mean of the
-// track's recent gender probabilities, so one odd frame cannot flip it.
+// Follows faces across camera frames, so that each box stays on its own person and shows that
+// person's label:
+// - a detection continues a track only if it overlaps the box the track's motion predicts for
+//   the moment the frame was taken, and a detection sure of the other label than a sure track
+//   does not silently join it (a new person in the same place: see #contest);
+// - the label is the mean of the track's recent gender probabilities, each frame weighted by
+//   how sure it was, so one odd frame cannot flip it and two people are never mixed;
+// - only tracks in the latest answer are live; a track that was not is shown faintly for that
+//   one answer, then hidden, and kept a little longer so a face that comes back rejoins it;
+// - between answers, boxes are moved to where their velocity says the face is now.
 
-const MIN_IOU = 0.1;
+const MIN_IOU = 0.3;
 const SCORE_FRAMES = 10; // gender probabilities averaged over this many recent frames
-const GRACE_MS = 1000; // a face unseen for longer is dropped
+const KEEP_MS = 1000; // an unseen track is kept this long for a face that comes back
+const MAX_PREDICT_MS = 500; // motion is extrapolated this far at most
 const ALPHA = 0.7; // share of a detection's offset from the prediction the box takes
 const BETA = 0.5; // share of it that goes into the velocity
+const SURE_DETECTION = 0.9; // a detection this sure of one label...
+const SURE_TRACK = 0.8; // ...against a track this sure of the other disagrees strongly
 
 function iou(a, b) {
   const width = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
@@ -19,85 +28,142 @@ function iou(a, b) {
 const KEYS = ["x", "y", "width", "height"];
 
 function predicted(track, now) {
-  const dt = now - track.seenAt;
+  const dt = Math.min(Math.max(0, now - track.seenAt), MAX_PREDICT_MS);
   return Object.fromEntries(KEYS.map((k) => [k, track.box[k] + track.velocity[k] * dt]));
 }
 
-function meanScores(history) {
+function topLabel(scores) {
+  return Object.keys(scores).reduce((a, b) => (scores[b] > scores[a] ? b : a));
+}
+
+/** The mean of the frames' probabilities, each frame weighted by its confidence. */
+function weightedMean(history) {
   const sums = {};
-  for (const scores of history) for (const [label, p] of Object.entries(scores)) sums[label] = (sums[label] ?? 0) + p;
-  return Object.fromEntries(Object.entries(sums).map(([label, sum]) => [label, sum / history.length]));
+  let total = 0;
+  for (const scores of history) {
+    const w = Math.max(...Object.values(scores));
+    total += w;
+    for (const [label, p] of Object.entries(scores)) sums[label] = (sums[label] ?? 0) + w * p;
+  }
+  return Object.fromEntries(Object.entries(sums).map(([label, sum]) => [label, sum / total]));
+}
+
+function disagrees(track, face) {
+  const label = topLabel(face.scores);
+  return label !== track.gender && face.scores[label] >= SURE_DETECTION && track.scores[track.gender] >= SURE_TRACK;
 }
 
 export class FaceTracker {
   constructor() {
     this.tracks = [];
     this.nextId = 1;
+    this.answer = 0;
+    this.minConfidence = null;
   }
 
   /**
-   * One analysed frame: `faces` as the API returns them (box, scores), `now` in ms.
-   * Returns the tracked faces to show, in the API's face shape plus an `id`.
+   * One answer: `faces` as the API returns them (box, scores), `takenAt` (ms) when its frame
+   * was grabbed, `minConfidence` the API's threshold for a sure label (null: none).
+   * Returns the faces to show at `takenAt` (see faces()).
    */
-  update(faces, now) {
+  update(faces, takenAt, minConfidence = null) {
+    this.answer += 1;
+    this.minConfidence = minConfidence;
     const pairs = [];
     this.tracks.forEach((track, t) => {
-      const guess = predicted(track, now);
+      const guess = predicted(track, takenAt);
       faces.forEach((face, f) => {
         const overlap = iou(guess, face.box);
-        if (overlap >= MIN_IOU) pairs.push({ t, f, overlap });
+        if (overlap >= MIN_IOU) pairs.push({ t, f, overlap, agrees: !disagrees(track, face) });
       });
     });
-    pairs.sort((a, b) => b.overlap - a.overlap);
+    // agreeing pairs first: two people crossing keep their own tracks
+    pairs.sort((a, b) => b.agrees - a.agrees || b.overlap - a.overlap);
     const trackTaken = new Set();
     const faceTaken = new Set();
-    for (const { t, f } of pairs) {
+    for (const { t, f, agrees } of pairs) {
       if (trackTaken.has(t) || faceTaken.has(f)) continue;
       trackTaken.add(t);
       faceTaken.add(f);
-      this.#follow(this.tracks[t], faces[f], now);
+      if (agrees) this.#follow(this.tracks[t], faces[f], takenAt);
+      else this.#contest(this.tracks[t], faces[f], takenAt);
     }
     faces.forEach((face, f) => {
-      if (!faceTaken.has(f)) this.#start(face, now);
+      if (!faceTaken.has(f)) this.#start(face, takenAt, []);
     });
-    this.tracks = this.tracks.filter((track) => now - track.seenAt <= GRACE_MS);
-    return this.faces();
+    this.tracks = this.tracks.filter((track) => takenAt - track.seenAt <= KEEP_MS);
+    return this.faces(takenAt);
   }
 
   clear() {
     this.tracks = [];
   }
 
-  faces() {
-    return this.tracks.map(({ id, box, scores, gender }) => {
-      const rounded = Object.fromEntries(KEYS.map((k) => [k, Math.round(box[k])]));
-      return { id, box: rounded, gender, confidence: scores[gender], scores };
-    });
+  /**
+   * The faces to draw at time `now` (ms): those in the latest answer (`live`), at the box
+   * their motion predicts for `now`, and those only in the one before (`live: false`, to be
+   * drawn faintly), where they were last seen.
+   */
+  faces(now) {
+    return this.tracks
+      .filter((track) => track.answer >= this.answer - 1)
+      .map((track) => {
+        const live = track.answer === this.answer;
+        const box = live ? predicted(track, now) : track.box;
+        const rounded = Object.fromEntries(KEYS.map((k) => [k, Math.round(box[k])]));
+        const confidence = track.scores[track.gender];
+        const uncertain = this.minConfidence !== null && confidence < this.minConfidence;
+        return { id: track.id, box: rounded, gender: track.gender, confidence, scores: track.scores, uncertain, live };
+      });
   }
 
-  #start(face, now) {
+  #start(face, takenAt, history) {
     const velocity = Object.fromEntries(KEYS.map((k) => [k, 0]));
-    const track = { id: this.nextId++, box: { ...face.box }, velocity, seenAt: now, history: [], gender: face.gender };
+    const track = { id: this.nextId++, box: { ...face.box }, velocity, seenAt: takenAt, answer: this.answer, history };
     this.tracks.push(track);
     this.#remember(track, face.scores);
   }
 
-  #follow(track, face, now) {
-    const dt = Math.max(1, now - track.seenAt);
-    const guess = predicted(track, now);
+  #move(track, face, takenAt) {
+    const dt = Math.max(1, takenAt - track.seenAt);
+    const guess = predicted(track, takenAt);
     for (const k of KEYS) {
       const offset = face.box[k] - guess[k];
       track.box[k] = guess[k] + ALPHA * offset;
-      track.velocity[k] += (BETA * offset) / dt;
+      // after a gap the offset is mostly the prediction's error, not motion
+      track.velocity[k] = dt > MAX_PREDICT_MS ? 0 : track.velocity[k] + (BETA * offset) / dt;
     }
-    track.seenAt = now;
+    track.seenAt = takenAt;
+    track.answer = this.answer;
+  }
+
+  #follow(track, face, takenAt) {
+    this.#move(track, face, takenAt);
+    // a strong disagreement the track kept out turned out to be this person's odd frame
+    if (track.challenger) this.#remember(track, track.challenger);
+    track.challenger = null;
     this.#remember(track, face.scores);
+  }
+
+  /**
+   * A sure detection of the other label where a sure track is. Once may be the model's odd
+   * frame: the box follows, the label holds. Twice in a row is another person: the track is
+   * replaced by a new one that starts from these two frames alone.
+   */
+  #contest(track, face, takenAt) {
+    if (track.challenger && topLabel(track.challenger) === topLabel(face.scores)) {
+      track.seenAt = -Infinity; // dropped at the end of update()
+      this.#start(face, takenAt, [track.challenger]);
+      return;
+    }
+    this.#move(track, face, takenAt);
+    track.challenger = face.scores;
   }
 
   /** Adds a frame's probabilities; the label changes only when another one's mean is higher. */
   #remember(track, scores) {
     track.history = [...track.history, scores].slice(-SCORE_FRAMES);
-    track.scores = meanScores(track.history);
-    track.gender = Object.keys(track.scores).reduce((a, b) => (track.scores[b] > track.scores[a] ? b : a), track.gender);
+    track.scores = weightedMean(track.history);
+    track.gender = topLabel(track.scores);
   }
 }

@@ -1,16 +1,24 @@
-"""Helpers for the browser tests: a Y4M fake-webcam file, Chromium's flags, a TCP relay that
-lets an API "come up" on a chosen port, and checks on screenshot pixels."""
+"""Helpers for the browser tests: a Y4M fake-webcam file, a moving scene to play through it,
+Chromium's flags, a TCP relay that lets an API "come up" on a chosen port, and checks on
+screenshot pixels."""
 
 from __future__ import annotations
 
 import io
+import itertools
 import socket
+import random
 import socketserver
 import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 from PIL import Image
+
+from bench.scenes import FacePhoto, background, face_patch
+from function.faces import Box
 
 CHROMIUM = Path("/usr/bin/chromium")
 # quiet, reproducible headless Chromium; no network beyond what the page asks for
@@ -24,8 +32,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# the page's box colours (frontend/overlay.js GENDER_COLOURS)
+# the page's box colours (frontend/overlay.js GENDER_COLOURS, UNCERTAIN_COLOUR)
 GENDER_RGB = {"female": (0xFF, 0x4F, 0xA0), "male": (0x2F, 0x9B, 0xFF)}
+UNCERTAIN_RGB = (0xB4, 0xB4, 0xB4)
 
 
 def fake_camera_args(y4m: Path, grant: bool = True) -> list[str]:
@@ -48,9 +57,17 @@ def _ycbcr_limited(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return tuple(np.clip(np.rint(p), 0, 255).astype(np.uint8) for p in (y, subsample(cb), subsample(cr)))
 
 
-def write_y4m(path: Path, frames: list[Image.Image], fps: int = 15) -> Path:
+def peek(items: Iterable):
+    """The first item, and all the items (the first included)."""
+    items = iter(items)
+    first = next(items)
+    return first, itertools.chain([first], items)
+
+
+def write_y4m(path: Path, frames: Iterable[Image.Image], fps: int = 15) -> Path:
     """An uncompressed YUV4MPEG2 video (C420jpeg) that Chromium's fake camera plays in a loop."""
-    width, height = frames[0].size
+    first, frames = peek(frames)
+    width, height = first.size
     with path.open("wb") as out:
         out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
         for frame in frames:
@@ -131,3 +148,76 @@ def mean_difference(shown: np.ndarray, reference: Image.Image) -> float:
     """Mean absolute RGB difference between a screenshot and a reference image scaled to its size."""
     scaled = reference.convert("RGB").resize((shown.shape[1], shown.shape[0]), Image.BILINEAR)
     return float(np.abs(shown - np.asarray(scaled).astype(np.int16)).mean())
+
+
+# ---- a moving scene for the fake camera: still group, pan, cut, two people crossing ----------
+
+SCENE_SIZE = (640, 480)
+SCENE_FPS = 15
+FACE_WIDTH = 90  # dlib box width in the camera frame
+STILL, PAN, CUT = 45, 25, 90  # frames of: the group standing still, panning left, after the cut
+CODE_TOP, CODE_BITS, CODE_STEP = 456, 8, 40  # the frame number, drawn as blocks along the bottom
+
+
+@dataclass(frozen=True)
+class TrueFace:
+    person: str  # who this is (a photo's file name)
+    gender: str
+    box: Box  # where the pasted face is, in camera pixels
+    covered: float  # share of the box hidden behind faces pasted later
+
+
+def scene_phase(frame: int) -> str:
+    return "still" if frame < STILL else "pan" if frame < STILL + PAN else "crossing"
+
+
+def moving_scene(photos: dict[str, FacePhoto]) -> tuple[list[Image.Image], list[list[TrueFace]]]:
+    """Frames and, per frame, the faces in it. `photos`: female_a, male_a, female_b (the group)
+    and female_c, male_c (the two crossing). The group stands still, then pans left; at the cut
+    the woman female_c appears where male_a was, the others' places are empty wall, and
+    male_c walks past in front of her. Each frame carries its number (read_frame_number)."""
+    patches = {name: face_patch(photo, FACE_WIDTH) for name, photo in photos.items()}
+    walls = [background(SCENE_SIZE, random.Random(seed)) for seed in (1, 2)]
+    group = [("female_a", 150, 200), ("male_a", 320, 230), ("female_b", 490, 200)]
+    frames, truths = [], []
+    for frame in range(STILL + PAN + CUT):
+        if frame < STILL + PAN:
+            shift = -4 * max(0, frame - STILL)
+            people = [(name, x + shift, y) for name, x, y in group]
+            wall = walls[0]
+        else:
+            step = 3.5 * (frame - STILL - PAN)
+            people = [("female_c", 220 + step, 230), ("male_c", 560 - step, 215)]
+            wall = walls[1]
+        image = wall.copy()
+        placed = []
+        for name, x, y in people:
+            patch, box = patches[name]
+            dx, dy = round(x) - (box.left + box.right) // 2, round(y) - (box.top + box.bottom) // 2
+            image.paste(patch, (dx, dy))
+            placed.append((name, box.shifted(dx, dy), (dx, dy, dx + patch.width, dy + patch.height)))
+        faces = []
+        for i, (name, box, _) in enumerate(placed):
+            cover = np.zeros((box.height, box.width), bool)
+            for _, _, (left, top, right, bottom) in placed[i + 1:]:
+                cover[max(0, top - box.top):max(0, bottom - box.top), max(0, left - box.left):max(0, right - box.left)] = True
+            faces.append(TrueFace(photos[name].path.name, name.split("_")[0], box, float(cover.mean())))
+        frames.append(stamp_frame_number(image, frame))
+        truths.append(faces)
+    return frames, truths
+
+
+def stamp_frame_number(image: Image.Image, number: int) -> Image.Image:
+    pixels = np.asarray(image).copy()
+    pixels[CODE_TOP:] = 0
+    for bit in range(CODE_BITS):
+        if number >> bit & 1:
+            left = 16 + bit * CODE_STEP
+            pixels[CODE_TOP + 4:-4, left:left + 32] = 255
+    return Image.fromarray(pixels)
+
+
+def read_frame_number(image: Image.Image) -> int:
+    """The number stamp_frame_number drew, from the frame at any scale (e.g. as the page sent it)."""
+    grey = np.asarray(image.convert("L").resize(SCENE_SIZE, Image.BILINEAR))
+    return sum(1 << bit for bit in range(CODE_BITS) if grey[CODE_TOP + 12, 32 + bit * CODE_STEP] > 128)
