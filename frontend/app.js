@@ -25,6 +25,7 @@ const ui = {
   apiBase: $("api-base"),
   apiInUse: $("api-in-use"),
   detector: $("detector"),
+  detectorHint: $("detector-hint"),
   upsampleCamera: $("upsample-camera"),
   upsamplePhoto: $("upsample-photo"),
 };
@@ -276,19 +277,27 @@ function showApiInUse() {
 // The detectors as the page's HTML lists them: what an API that does not list its own gets.
 const htmlDetectors = [...ui.detector.options].map((option) => [option.value, option.textContent]);
 
-/** The detector choices the API offers (GET /v1/model), else the HTML's. */
+/** The detector choices the API offers (GET /v1/model), else the HTML's; the API's words as a hint. */
 async function showDetectors() {
   const base = api.apiBase;
   const offered = await fetchDetectors(base);
   if (base !== api.apiBase) return; // the address changed meanwhile
   const known = Object.fromEntries(htmlDetectors);
-  const choices = offered ? Object.entries(offered.choices).map(([name, text]) => [name, text || known[name] || name]) : htmlDetectors;
-  ui.detector.replaceChildren(...choices.map(([name, text]) => new Option(text, name)));
-  const names = choices.map(([name]) => name);
+  const names = offered ? Object.keys(offered.choices) : htmlDetectors.map(([name]) => name);
+  ui.detector.replaceChildren(...names.map((name) => new Option(known[name] ?? name, name)));
   // a saved choice this API lacks: its default for now, the saved one is kept for another API
   if (!names.includes(options.detector)) options = { ...options, detector: offered?.default ?? names[0] };
   ui.detector.value = options.detector;
+  detectorDescriptions = offered?.choices ?? {};
+  showDetectorHint();
 }
+
+let detectorDescriptions = {};
+function showDetectorHint() {
+  ui.detectorHint.textContent = detectorDescriptions[ui.detector.value] ?? "";
+  ui.detectorHint.hidden = !ui.detectorHint.textContent;
+}
+ui.detector.addEventListener("change", showDetectorHint);
 
 ui.apiBase.value = api.apiBase;
 showApiInUse();
