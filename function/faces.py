@@ -1,5 +1,6 @@
 """Face detection through face_recognition (dlib), on a downscaled copy when the image is large,
-spread over threads in overlapping strips when it is large enough to gain from it."""
+spread over threads in overlapping strips when it is large enough to gain from it. `auto` adds
+dlib's CNN on a small copy when HOG finds no face, its boxes mapped to HOG's geometry."""
 
 from __future__ import annotations
 
@@ -14,7 +15,18 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-Detector = Literal["hog", "cnn"]
+# The detector names, defined once: the API's query parameter and /v1/model's listing come from here.
+DETECTORS = {
+    "hog": "dlib's HOG detector: fast (~40 ms for a 320 px photo, ~1 s for a 1600 px one, one core); "
+    "misses many turned, tilted, dim or blurred faces",
+    "cnn": "dlib's CNN detector on the whole image (max_side): finds turned and blurred faces, "
+    "seconds per photo on CPU",
+    "auto": "HOG first; only when it finds no face, dlib's CNN on a 224 px copy (+~0.2 s, one core): "
+    "HOG's cost on photos where HOG finds a face, and the turned and blurred faces it misses "
+    "when they are at least ~1/6 of the photo's longer side",
+}
+Detector = Literal[tuple(DETECTORS)]  # type: ignore[valid-type]  # Literal["hog", "cnn", "auto"]
+DEFAULT_UPLOAD_DETECTOR: Detector = "auto"
 
 
 @dataclass(frozen=True)
@@ -148,6 +160,9 @@ def detect_faces(
     takes and the number of dlib detectors built (one per thread, ~1.4 s of CPU each). With
     threads > 1, HOG detection of a large enough image is spread over the pool.
     """
+    if detector == "auto":
+        hog = detect_faces(image, "hog", upsample, max_side, threads)
+        return hog or [box for box, _ in _executor(threads).submit(cnn_detections, image).result()]
     width, height = image.size
     scale = min(1.0, max_side / max(width, height))
     if scale < 1.0:
@@ -169,10 +184,46 @@ CNN_MIN_SIDE = 16
 
 
 def _locate(pixels: np.ndarray, detector: Detector, upsample: int) -> list[Box]:
-    if detector == "cnn" and min(pixels.shape[:2]) * 2**upsample < CNN_MIN_SIDE:
-        return []
+    if detector == "cnn":
+        return [map_cnn_box(box) for box, _ in _cnn(pixels, upsample)]
     locations = face_recognition().face_locations(pixels, number_of_times_to_upsample=upsample, model=detector)
     return [Box(left, top, right, bottom) for top, right, bottom, left in locations]
+
+
+def _cnn(pixels: np.ndarray, upsample: int) -> list[tuple[Box, float]]:
+    """dlib CNN boxes as it draws them (not clipped), with its confidence in each."""
+    if min(pixels.shape[:2]) * 2**upsample < CNN_MIN_SIDE:
+        return []
+    found = face_recognition().api.cnn_face_detector(pixels, upsample)
+    return [(Box(d.rect.left(), d.rect.top(), d.rect.right() + 1, d.rect.bottom() + 1), d.confidence) for d in found]
+
+
+# `auto`'s second look: the CNN on a copy whose longer side is CNN_SIDE px (~0.2 s on one core;
+# it finds faces down to ~1/6 of that), its boxes mapped to HOG's geometry and clipped. dlib's
+# own threshold: no box on 145 face-free photos (bench/RESULTS.md, "Faces HOG misses").
+CNN_SIDE = 224
+# HOG centre = CNN centre + k * CNN size, HOG size = s * CNN size: (kx, ky, sx, sy), fitted on
+# 322 faces both find in 400 training photos by `python -m export.detector_boxes`.
+CNN_TO_HOG = (0.022, 0.058, 1.007, 1.008)
+
+
+def cnn_detections(image: Image.Image, mapping: tuple[float, float, float, float] = CNN_TO_HOG) -> list[tuple[Box, float]]:
+    """The CNN's faces on a CNN_SIDE copy of the image (never enlarged): boxes in the image's
+    pixels, mapped to HOG's geometry (`mapping`) and clipped to it, each with the CNN's confidence."""
+    width, height = image.size
+    scale = min(1.0, CNN_SIDE / max(width, height))
+    small = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.BILINEAR)
+    found = [(map_cnn_box(box, mapping).scaled(1 / scale).clipped(width, height), c) for box, c in _cnn(np.asarray(small), 0)]
+    return [(box, c) for box, c in found if box.width > 0 and box.height > 0]
+
+
+def map_cnn_box(box: Box, mapping: tuple[float, float, float, float] = CNN_TO_HOG) -> Box:
+    """A CNN box where HOG would have drawn it (see CNN_TO_HOG)."""
+    kx, ky, sx, sy = mapping
+    cx = (box.left + box.right) / 2 + kx * box.width
+    cy = (box.top + box.bottom) / 2 + ky * box.height
+    half_w, half_h = sx * box.width / 2, sy * box.height / 2
+    return Box(round(cx - half_w), round(cy - half_h), round(cx + half_w), round(cy + half_h))
 
 
 # Tiled HOG detection. dlib releases the GIL, so strips of the image can be scanned at the
