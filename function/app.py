@@ -7,7 +7,6 @@ import traceback
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import get_args
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from function.errors import ApiError, InternalError, PayloadTooLarge
-from function.faces import Detector
+from function.faces import DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
 from function.pipeline import Analysis, FaceGenderPipeline
 from function.schemas import FacesResponse, Health, ModelInfo, SeedResponse, error_responses
 from function.settings import MIN_CONFIDENCE_RANGE, Settings
@@ -131,12 +130,8 @@ async def analyze_request(request: Request, detector: Detector, upsample: int, m
         raise InternalError("The server failed to process the image.") from None
 
 
-# Until function/faces.py describes its detectors, the names come from its Detector type.
-DETECTOR_CHOICES: dict[str, str] = {name: "" for name in get_args(Detector)}
-DEFAULT_DETECTOR: Detector = "hog"
 DetectorQuery = Query(
-    DEFAULT_DETECTOR,
-    description="; ".join(f"`{name}`: {text}" for name, text in DETECTOR_CHOICES.items()),
+    DEFAULT_UPLOAD_DETECTOR, description="; ".join(f"`{name}`: {text}" for name, text in DETECTORS.items())
 )
 UpsampleQuery = Query(
     settings.default_upsample, ge=0, le=2, description="times to upsample before detecting: each finds faces half as "
@@ -162,6 +157,7 @@ IMAGE_ERRORS = error_responses(400, 413, 415, 422, 500)
     responses=IMAGE_ERRORS,
     openapi_extra=IMAGE_BODY_DOC,
     summary="Find faces and classify their gender",
+    response_description="The faces found, largest first",
     description="Every face in the photo, largest first, with its box, gender label, confidence and scores. "
     "A face whose confidence is below `min_confidence` is marked `uncertain`: its label is a guess.",
 )
@@ -213,12 +209,13 @@ SEED_GENDER_NAMES = {"female": "Female", "male": "Male"}
     responses=IMAGE_ERRORS,
     openapi_extra={"requestBody": {"content": {"multipart/form-data": IMAGE_BODY_DOC["requestBody"]["content"]["multipart/form-data"]}}},
     summary="The seed demo's endpoint and response shape (width and height no longer swapped)",
+    response_description="The faces found, as the seed demo answered",
     description="For the seed demo's clients, which know only \"Female\" and \"Male\": every face gets the more "
     "probable of the two, however uncertain (no `min_confidence` here). Use /v1/faces to be told when the model "
     "cannot tell.",
 )
 async def predict_model(request: Request) -> SeedResponse:
-    analysis = await analyze_request(request, DEFAULT_DETECTOR, settings.default_upsample, settings.default_max_side)
+    analysis = await analyze_request(request, DEFAULT_UPLOAD_DETECTOR, settings.default_upsample, settings.default_max_side)
     return SeedResponse.model_validate({
         "faces": {
             f"face{i}": {"x": f.box.left, "y": f.box.top, "width": f.box.width, "height": f.box.height,
@@ -259,7 +256,7 @@ async def model() -> ModelInfo:
     return ModelInfo.model_validate({
         **classifier.info,
         "min_confidence": pipeline.min_confidence,
-        "detectors": {"choices": DETECTOR_CHOICES, "default": DEFAULT_DETECTOR},
+        "detectors": {"choices": DETECTORS, "default": DEFAULT_UPLOAD_DETECTOR},
         "input": asdict(classifier.spec) | {"temperature": classifier.temperature},
     })
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from function.errors import ERROR_CODES
+from function.faces import DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
 
 Gender = Literal["female", "male"]
 SeedGender = Literal["Female", "Male"]
@@ -147,8 +148,8 @@ class ModelInput(BaseModel):
 
 
 class Detectors(Closed):
-    choices: dict[str, str] = Field(description="the `detector` values /v1/faces accepts, each with what it does")
-    default: str = Field(description="the detector used when a request names none")
+    choices: dict[Detector, str] = Field(description="the `detector` values /v1/faces accepts, each with what it does")
+    default: Detector = Field(description="the detector used for an upload that names none")
 
 
 class ModelInfo(BaseModel):
@@ -164,7 +165,7 @@ class ModelInfo(BaseModel):
                     "onnx_sha256": "0f3c…",
                     "source_checkpoint_sha256": "ea9b…",
                     "min_confidence": 0.5,
-                    "detectors": {"choices": {"hog": "fast CPU detector"}, "default": "hog"},
+                    "detectors": {"choices": DETECTORS, "default": DEFAULT_UPLOAD_DETECTOR},
                     "input": {"input_size": 128, "margin": 0.2, "scale": 0.00392156862745098, "mean": [0.485, 0.456, 0.406],
                               "std": [0.229, 0.224, 0.225], "labels": ["female", "male"], "channel_order": "RGB",
                               "layout": "NCHW", "temperature": 0.9551},
@@ -204,7 +205,7 @@ def error_responses(*statuses: int) -> dict[int, dict]:
     return {
         status: {
             "model": ErrorResponse,
-            "description": "; ".join(f"`{code}`: {meaning}" for code, meaning in ERROR_CODES[status].items()),
+            "description": "\n".join(f"- `{code}`: {meaning}" for code, meaning in ERROR_CODES[status].items()),
             "content": {
                 "application/json": {
                     "examples": {

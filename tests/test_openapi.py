@@ -14,7 +14,7 @@ import pytest
 
 from conftest import FACE_PHOTOS
 from function.errors import ERROR_CODES
-from function.faces import Detector
+from function.faces import DETECTORS, Detector
 from response_checks import assert_matches_openapi, schema_validator
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -92,10 +92,12 @@ def test_readme_response_example_matches_the_schema():
     assert_matches_openapi(httpx.Response(200, json=example, request=request))
 
 
-def test_readme_lists_every_parameter_and_error_code(document):
+def test_readme_lists_every_parameter_detector_and_error_code(document):
     readme = README.read_text()
     for parameter in document["paths"]["/v1/faces"]["post"]["parameters"]:
         assert f"| `{parameter['name']}` |" in readme, parameter["name"]
+    [detector_row] = [line for line in readme.splitlines() if line.startswith("| `detector` |")]
+    assert all(f"`{name}`" in detector_row for name in DETECTORS), detector_row
     for codes in ERROR_CODES.values():
         for code in codes:
             assert f"`{code}`" in readme, code
@@ -145,5 +147,7 @@ def test_detector_choices_come_from_the_detection_module(client, document):
     names = list(get_args(Detector))
     [parameter] = [p for p in document["paths"]["/v1/faces"]["post"]["parameters"] if p["name"] == "detector"]
     assert parameter["schema"]["enum"] == names
+    assert document["components"]["schemas"]["Detectors"]["properties"]["default"]["enum"] == names
     detectors = client.get("/v1/model").json()["detectors"]
-    assert list(detectors["choices"]) == names and detectors["default"] == parameter["schema"]["default"]
+    assert detectors["choices"] == DETECTORS and list(DETECTORS) == names
+    assert detectors["default"] == parameter["schema"]["default"] and detectors["default"] in names
