@@ -12,7 +12,7 @@ tuned on. Tight crops get a grey border, so a detector has room. On each photo t
 its centre is the labelled one; accuracy is over the photos where a system found a face, beside
 its found rate and the expected calibration error of its stated confidence.
 
-Four tables: accuracy per set with an interval bootstrapped over people; female and male recall
+Three tables: accuracy per set with an interval bootstrapped over people; female and male recall
 per FairFace age bin and ethnicity group; abstention (the share of found faces each model
 answers at its own min_confidence, and how often those answers are right, beside the peer at the
 same share); and, with --curve, a risk-coverage picture.
@@ -238,14 +238,16 @@ def failure_masks(items: list[Photo]) -> dict[str, np.ndarray]:
     return masks
 
 
-def columns(items: list[Photo], systems: dict[str, list[Answer]], mask: np.ndarray) -> tuple[list[str], dict[str, list[Answer]], list[str]]:
+def columns(items: list[Photo], systems: dict[str, list[Answer]], mask: np.ndarray) -> tuple[list, dict[str, list], list]:
+    """The masked photos' genders, each system's answers and the photos' people (each external photo its own)."""
     genders = [p.gender for p, m in zip(items, mask) if m]
     people = [p.person or str(p.path) for p, m in zip(items, mask) if m]
     return genders, {name: [a for a, m in zip(answers, mask) if m] for name, answers in systems.items()}, people
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows])
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def accuracy_table(items: list[Photo], systems: dict[str, list[Answer]]) -> str:
@@ -265,7 +267,8 @@ def failure_table(items: list[Photo], systems: dict[str, list[Answer]]) -> str:
     rows = []
     for name, mask in failure_masks(items).items():
         genders, answers, people = columns(items, systems, mask)
-        cells = [f"F {r['female_recall']:.1f} M {r['male_recall']:.1f}" for r in (score(genders, own, people) for own in answers.values())]
+        results = [score(genders, own, people) for own in answers.values()]
+        cells = [f"F {r['female_recall']:.1f} M {r['male_recall']:.1f}" for r in results]
         rows.append([name, f"{genders.count('female')}/{genders.count('male')}", *cells])
     return table(["group", "photos female/male", *systems], rows)
 
@@ -278,8 +281,13 @@ def abstention_table(items: list[Photo], systems: dict[str, list[Answer]], thres
     """Per set, each of our models at its min_confidence: share answered -> accuracy of the answers;
     the peer at the first model's share."""
     first = next(iter(thresholds))
-    masks = {"validation people 10+, pooled (LFW both versions, UTKFace 13+, FairFace 10+, All-Age-Faces)": adult_validation(items),
-             **set_masks(items), **fairface_age_masks(items)}
+    pooled = "adult validation people pooled (LFW both versions, UTKFace 13+, FairFace 10+, All-Age-Faces)"
+    masks, ages = {pooled: adult_validation(items)}, fairface_age_masks(items)
+    for name, mask in set_masks(items).items():
+        if name.startswith("external"):  # the validation people's FairFace age bins go before the external sets
+            masks.update(ages)
+        masks[name] = mask
+    masks.update(ages)
     rows = []
     for name, mask in masks.items():
         genders, answers, _ = columns(items, systems, mask)
@@ -310,8 +318,8 @@ def svg_panel(x0: int, title: str, curves: dict[str, list[tuple[float, float]]],
     lowest = min([a for points in curves.values() for s, a in points if s >= 10] or [90])
     y_low = max(50, 5 * math.floor(min(lowest, 95) / 5))
 
-    def xy(share: float, accuracy: float) -> str:
-        return f"{x0 + LEFT + w * share / 100:.1f},{TOP + h * (100 - max(accuracy, y_low)) / (100 - y_low):.1f}"
+    def xy(share: float, accuracy: float) -> tuple[float, float]:
+        return x0 + LEFT + w * share / 100, TOP + h * (100 - max(accuracy, y_low)) / (100 - y_low)
 
     out = [f'<text x="{x0 + LEFT + w / 2}" y="{TOP - 15}" text-anchor="middle" font-size="13">{title}</text>',
            f'<rect x="{x0 + LEFT}" y="{TOP}" width="{w}" height="{h}" fill="none" stroke="black"/>']
@@ -328,12 +336,16 @@ def svg_panel(x0: int, title: str, curves: dict[str, list[tuple[float, float]]],
     out.append(f'<text transform="translate({x0 + 15},{TOP + h / 2}) rotate(-90)" text-anchor="middle" font-size="12">'
                "accuracy of the answered faces</text>")
     for name, points in curves.items():
-        coordinates = list(dict.fromkeys(xy(s, a) for s, a in points))  # drops points that land on the same spot
+        kept: dict[int, str] = {}
+        for share, accuracy in points:  # the last point of each half pixel across: thousands of faces, a few hundred points
+            x, y = xy(share, accuracy)
+            kept[round(2 * x)] = f"{x:.1f},{y:.1f}"
         out.append(f'<polyline data-system="{name}" fill="none" stroke="{colours[name]}" stroke-width="1.5" '
-                   f'points="{" ".join(coordinates)}"/>')
+                   f'points="{" ".join(kept.values())}"/>')
     for name, (share, accuracy) in marks.items():
-        x, y = xy(share, accuracy).split(",")
-        out.append(f'<circle data-system="{name}" cx="{x}" cy="{y}" r="4.5" fill="white" stroke="{colours[name]}" stroke-width="2"/>')
+        x, y = xy(share, accuracy)
+        out.append(f'<circle data-system="{name}" cx="{x:.1f}" cy="{y:.1f}" r="4.5" fill="white" stroke="{colours[name]}" '
+                   'stroke-width="2"/>')
     return out
 
 
@@ -341,7 +353,7 @@ def write_curves(path: Path, items: list[Photo], systems: dict[str, list[Answer]
     """An SVG of two risk-coverage panels (pooled adult validation people; external FairFace 10+),
     every system ranked by its own confidence, our default thresholds marked."""
     colours = {name: PEER_COLOUR if name == PEER else COLOURS[i % len(COLOURS)] for i, name in enumerate(systems)}
-    panels = [("validation people 10+ (LFW, UTKFace, FairFace, All-Age-Faces)", adult_validation(items)),
+    panels = [("adult validation people (LFW, UTKFace 13+, FairFace 10+, All-Age-Faces)", adult_validation(items)),
               ("external FairFace 10+ (never trained or tuned on)", set_masks(items).get(f"{EXTERNAL_FAIRFACE} 10+"))]
     body = []
     for i, (title, mask) in enumerate(p for p in panels if p[1] is not None and p[1].any()):
@@ -352,7 +364,8 @@ def write_curves(path: Path, items: list[Photo], systems: dict[str, list[Answer]
     legend_y = PANEL_H + 5
     for i, name in enumerate(systems):
         y = legend_y + 18 * i
-        label = f"{name} (○ its default min_confidence {thresholds[name]:g})" if thresholds.get(name, 0) > ALWAYS_ANSWER else name
+        threshold = thresholds.get(name, ALWAYS_ANSWER)
+        label = f"{name} (○ its default min_confidence {threshold:g})" if threshold > ALWAYS_ANSWER else name
         body.append(f'<line x1="{LEFT}" y1="{y}" x2="{LEFT + 30}" y2="{y}" stroke="{colours[name]}" stroke-width="2"/>')
         body.append(f'<text x="{LEFT + 38}" y="{y + 4}" font-size="12">{label}</text>')
     width, height = 2 * PANEL_W, legend_y + 18 * len(systems) + 10
