@@ -116,15 +116,23 @@ const loop = new FrameLoop(
   },
 );
 
-/** Every displayed frame: the tracked faces where their motion says they are now. */
+/**
+ * Every displayed frame: the tracked faces where their motion says they are now. Redrawn only
+ * when a box moved by a pixel or the answer changed: the CPU is the detector's too.
+ */
+let drawnCamera = "";
 function drawCamera() {
   if (!cameraView) return;
-  overlay.show(tracker.faces(performance.now()), cameraView.image, ui.mirror.checked, cameraView.answer);
+  const faces = tracker.faces(performance.now());
+  const drawing = JSON.stringify([faces, ui.mirror.checked, cameraView.answer]);
+  if (drawing !== drawnCamera) overlay.show(faces, cameraView.image, ui.mirror.checked, cameraView.answer);
+  drawnCamera = drawing;
   requestAnimationFrame(drawCamera);
 }
 
 function clearCameraView() {
   cameraView = null;
+  drawnCamera = "";
   tracker.clear();
   overlay.clear();
 }

@@ -7,6 +7,7 @@ import io
 import json
 import random
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -689,6 +690,21 @@ def episodes(events: list[tuple[object, dict]]) -> list[list[dict]]:
     return [run for key_runs in runs.values() for run in key_runs]
 
 
+def api_only_fps(url: str, frames: list[Image.Image], seconds: float) -> float:
+    """Answers per second for the scene's frames, sent as the page sends them (enlarged to
+    SENT_WIDTH, JPEG quality 85, one at a time) by a plain client: the page's baseline."""
+    bodies = [encode(sent_frame(frame), quality=85) for frame in frames[::8]]
+    answered = 0
+    with httpx.Client(timeout=60) as client:
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            response = client.post(f"{url}/v1/faces", params={"upsample": 0, "detector": "hog"},
+                                   content=bodies[answered % len(bodies)], headers={"Content-Type": "image/jpeg"})
+            response.raise_for_status()
+            answered += 1
+        return answered / (time.perf_counter() - start)
+
+
 def test_camera_moving_scene_no_ghosts_no_borrowed_labels(scene, scene_browser, server):
     frames, truths = scene
     context = scene_browser.new_context(viewport={"width": 900, "height": 1000}, device_scale_factor=1)
@@ -732,6 +748,7 @@ def test_camera_moving_scene_no_ghosts_no_borrowed_labels(scene, scene_browser, 
     bias = {person: np.median(offsets, axis=0) for person, offsets in still_offsets.items()}
 
     ghosts, wrong_labels, labels_still, errors, raw_errors, lag_errors = [], [], {}, [], [], []
+    errors_by_phase: dict[str, list[float]] = {}
     for sample in samples:
         frame = sample["frame"]
         faces = [f for f in truths[frame] if f.covered < 0.9]  # a place with a face, if only partly visible
@@ -754,6 +771,7 @@ def test_camera_moving_scene_no_ghosts_no_borrowed_labels(scene, scene_browser, 
                 error = centre(boxes[i]) - centre(face.box)
                 raw_errors.append(np.hypot(*error) / face.box.width)
                 errors.append(np.hypot(*(error - bias.get(face.person, 0))) / face.box.width)
+                errors_by_phase.setdefault(scene_phase(frame), []).append(errors[-1])
                 then = next((f for f in truths[sent % length] if f.person == face.person), None)
                 if then:
                     lag_errors.append(np.hypot(*(centre(then.box) - centre(face.box))) / face.box.width)
@@ -763,13 +781,17 @@ def test_camera_moving_scene_no_ghosts_no_borrowed_labels(scene, scene_browser, 
     flips = sum(sum(a != b for a, b in zip(seq, seq[1:])) for seq in labels_still.values())
     span_s = (answers[-1]["sentAt"] - answers[0]["sentAt"]) / 1000
     fps = (len(answers) - 1) / span_s
+    api_fps = api_only_fps(server, frames, seconds=8)
     report = {
         "answers": len(answers), "fps": round(fps, 2), "fps shown": shown_fps, "samples": len(samples),
+        "fps of the API alone, same frames, straight after": round(api_fps, 2),
+        "page fps / API-alone fps": round(fps / api_fps, 2),
         "API labels right": f"{api_right}/{api_faces_total}",
         "ghost episodes (answers after the change that still drew them)": ghost_runs,
         "borrowed-label episodes (answers about the face that still showed another's label)": wrong_runs,
         "label flips while still": flips, "still samples": sum(map(len, labels_still.values())),
         "median centre error while moving, of face width": round(float(np.median(errors)), 3),
+        "the same by phase": {phase: round(float(np.median(e)), 3) for phase, e in errors_by_phase.items()},
         "the same against the pasted position": round(float(np.median(raw_errors)), 3),
         "what a box left where its answer saw the face would be off": round(float(np.median(lag_errors)), 3),
         "detector offsets (px)": {p: [round(float(v), 1) for v in b] for p, b in bias.items()},
