@@ -2,9 +2,11 @@
 from a webcam). Part 1 compares detection options in-process on one detection thread:
 recall, wall and CPU ms per frame. Part 2 is the page's round trip: frames scaled to the
 page's send width and JPEG-encoded, posted one at a time (as the page's loop does) to a real
-uvicorn serving with FACES_DETECT_THREADS=1.
+uvicorn serving with FACES_DETECT_THREADS=1. With --page, part 3 is the page itself: Chromium's
+fake camera plays the 5-face frames and the page sends them to that server, in rounds, each
+followed by a plain client on the same frames, so a change of load shows in both.
 
-    python -m bench.camera_frames [--frames 12] [--repeats 3] [--width 1152] [--upsample 0]
+    python -m bench.camera_frames [--frames 12] [--repeats 3] [--width 1152] [--upsample 0] [--page]
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import argparse
 import io
 import random
 import statistics
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 from PIL import Image
@@ -121,6 +126,47 @@ def round_trips(scenes_by_count: dict[int, list[Scene]], width: int, upsample: i
                   flush=True)
 
 
+def page_rate(scenes: list[Scene], rounds: int, seconds: float) -> None:
+    """The page's answers/s against a plain client's, alternating on one server (one detection
+    thread), both sending the frames enlarged to SENT_WIDTH, JPEG, one at a time."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the browser tests' fake camera
+    from browser_support import CHROMIUM, CHROMIUM_ARGS, fake_camera_args, write_y4m
+    from playwright.sync_api import sync_playwright
+
+    factor = SENT_WIDTH / FRAME[0]
+    bodies = [jpeg(enlarged(scene.image, factor)) for scene in scenes]
+    count_answers = """() => { window.answers = 0; const send = window.fetch;
+        window.fetch = async (url, init) => { const response = await send(url, init);
+            if (String(url).includes('/v1/faces')) window.answers += 1; return response; }; }"""
+    print(f"\npage: Chromium ({CHROMIUM}, headless, software rendering), fake camera at 15 fps, "
+          f"{len(scenes[0].faces)} faces/frame, FACES_DETECT_THREADS=1")
+    print("| round | page answers/s | plain client answers/s | ratio |")
+    print("| --- | --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as tmp, uvicorn_server(env={"FACES_DETECT_THREADS": "1"}) as (base, _), \
+            sync_playwright() as playwright, httpx.Client(timeout=60) as client:
+        y4m = write_y4m(Path(tmp) / "frames.y4m", [scene.image for scene in scenes])
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS + fake_camera_args(y4m))
+        url = f"{base}/v1/faces?detector=hog&upsample=0"
+        for number in range(1, rounds + 1):
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(f"{base}/")
+            page.evaluate(count_answers)
+            page.get_by_role("button", name="Start camera").click()
+            page.wait_for_function("window.answers >= 2", timeout=120_000)
+            before, start = page.evaluate("window.answers"), time.perf_counter()
+            page.wait_for_timeout(seconds * 1000)
+            page_fps = (page.evaluate("window.answers") - before) / (time.perf_counter() - start)
+            context.close()
+            answered, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                client.post(url, content=bodies[answered % len(bodies)], headers={"Content-Type": "image/jpeg"}).raise_for_status()
+                answered += 1
+            client_fps = answered / (time.perf_counter() - start)
+            print(f"| {number} | {page_fps:.1f} | {client_fps:.1f} | {page_fps / client_fps:.2f} |", flush=True)
+        browser.close()
+
+
 def box_of(face: dict) -> Box:
     b = face["box"]
     return Box(b["x"], b["y"], b["x"] + b["width"], b["y"] + b["height"])
@@ -133,6 +179,9 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=SENT_WIDTH, help="width of the frames sent")
     parser.add_argument("--upsample", type=int, default=0, help="the page's camera upsample")
     parser.add_argument("--no-options", action="store_true", help="only the round trip")
+    parser.add_argument("--page", action="store_true", help="also the page in Chromium (Playwright, /usr/bin/chromium)")
+    parser.add_argument("--rounds", type=int, default=3, help="page and plain-client rounds")
+    parser.add_argument("--seconds", type=float, default=12, help="length of each round")
     args = parser.parse_args()
     scenes_by_count = {count: camera_frames(count, args.frames) for count in FACE_COUNTS}
     for count, scenes in scenes_by_count.items():
@@ -141,6 +190,8 @@ def main() -> None:
     if not args.no_options:
         compare_options(scenes_by_count)
     round_trips(scenes_by_count, args.width, args.upsample, args.repeats)
+    if args.page:
+        page_rate(scenes_by_count[5], args.rounds, args.seconds)
 
 
 if __name__ == "__main__":
