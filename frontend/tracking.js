@@ -2,7 +2,7 @@
 // person's label:
 // - a detection continues a track only if it overlaps the box the track's motion predicts for
 //   the moment the frame was taken, and a detection sure of the other label than a sure track
-//   does not silently join it (a new person in the same place: see #contest);
+//   does not silently join it (maybe a new person in the same place: see #contest);
 // - the label is the mean of the track's recent gender probabilities, each frame weighted by
 //   how sure it was, so one odd frame cannot flip it and two people are never mixed;
 // - only tracks in the latest answer are live; a track that was not is shown faintly for that
@@ -112,7 +112,8 @@ export class FaceTracker {
         const box = live ? predicted(track, now) : track.box;
         const rounded = Object.fromEntries(KEYS.map((k) => [k, Math.round(box[k])]));
         const confidence = track.scores[track.gender];
-        const uncertain = this.minConfidence !== null && confidence < this.minConfidence;
+        // contested (see #contest): the page cannot tell yet whose face this is
+        const uncertain = Boolean(track.challenger) || (this.minConfidence !== null && confidence < this.minConfidence);
         return { id: track.id, box: rounded, gender: track.gender, confidence, scores: track.scores, uncertain, live };
       });
   }
@@ -147,8 +148,8 @@ export class FaceTracker {
 
   /**
    * A sure detection of the other label where a sure track is. Once may be the model's odd
-   * frame: the box follows, the label holds. Twice in a row is another person: the track is
-   * replaced by a new one that starts from these two frames alone.
+   * frame: the box follows, the label holds but is shown as uncertain. Twice in a row is
+   * another person: the track is replaced by a new one that starts from these two frames alone.
    */
   #contest(track, face, takenAt) {
     if (track.challenger && topLabel(track.challenger) === topLabel(face.scores)) {

@@ -216,8 +216,3 @@ def stamp_frame_number(image: Image.Image, number: int) -> Image.Image:
             pixels[CODE_TOP + 4:-4, left:left + 32] = 255
     return Image.fromarray(pixels)
 
-
-def read_frame_number(image: Image.Image) -> int:
-    """The number stamp_frame_number drew, from the frame at any scale (e.g. as the page sent it)."""
-    grey = np.asarray(image.convert("L").resize(SCENE_SIZE, Image.BILINEAR))
-    return sum(1 << bit for bit in range(CODE_BITS) if grey[CODE_TOP + 12, 32 + bit * CODE_STEP] > 128)
