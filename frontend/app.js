@@ -37,7 +37,7 @@ let options = loadOptions();
 let photo = null; // {file, bitmap, result} of the photo on show
 let photoRequest = 0; // ignores answers for a photo that has since been replaced
 let cameraRequest = 0; // a camera that opens after the user moved on is closed again
-let cameraView = null; // {image, answer} of the latest camera answer, while the camera view is drawn
+let cameraView = null; // {image, answer, stats} of the latest camera answer, while the camera view is drawn
 
 // ---- status ------------------------------------------------------------------------------
 

@@ -15,15 +15,18 @@ function capitalised(word) {
 }
 
 /**
- * "Female 87%"; above 99% "Female > 99%": a calibrated 0.9996 is not certainty. A face the
- * API marks uncertain (below its min_confidence; older APIs never do) gets no gender: "? 62%".
+ * "Female 87%"; above 99% "Female > 99%": a calibrated 0.9996 is not certainty. An uncertain
+ * face (below the API's min_confidence; older APIs have none) gets no gender: "? 62%"; a
+ * contested one (tracking.js: whose face it is is not known yet) no confidence either: "?".
  */
 export function faceLabel(face) {
+  if (face.contested) return "?";
   return face.uncertain ? `? ${percent(face.confidence)}` : `${capitalised(face.gender)} ${percent(face.confidence)}`;
 }
 
 /** The label in words, for the list: "Uncertain (62% female)" rather than "? 62%". */
 export function faceDescription(face) {
+  if (face.contested) return "Uncertain";
   return face.uncertain ? `Uncertain (${percent(face.confidence)} ${face.gender})` : faceLabel(face);
 }
 

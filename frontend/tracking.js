@@ -102,7 +102,8 @@ export class FaceTracker {
   /**
    * The faces to draw at time `now` (ms): those in the latest answer (`live`), at the box
    * their motion predicts for `now`, and those only in the one before (`live: false`, to be
-   * drawn faintly), where they were last seen.
+   * drawn faintly), where they were last seen. `uncertain`: below minConfidence, or
+   * `contested`.
    */
   faces(now) {
     return this.tracks
@@ -112,9 +113,9 @@ export class FaceTracker {
         const box = live ? predicted(track, now) : track.box;
         const rounded = Object.fromEntries(KEYS.map((k) => [k, Math.round(box[k])]));
         const confidence = track.scores[track.gender];
-        // contested (see #contest): the page cannot tell yet whose face this is
-        const uncertain = Boolean(track.challenger) || (this.minConfidence !== null && confidence < this.minConfidence);
-        return { id: track.id, box: rounded, gender: track.gender, confidence, scores: track.scores, uncertain, live };
+        const contested = Boolean(track.challenger); // see #contest
+        const uncertain = contested || (this.minConfidence !== null && confidence < this.minConfidence);
+        return { id: track.id, box: rounded, gender: track.gender, confidence, scores: track.scores, uncertain, contested, live };
       });
   }
 

@@ -501,7 +501,9 @@ def test_tracking_one_odd_frame_holds_the_label_two_start_a_new_person(server, p
     assert {frame[0]["id"] for frame in shown[:10]} == {shown[0][0]["id"]}, "one track while it is one person"
     assert [frame[0]["gender"] for frame in shown[:10]] == ["female"] * 10, "a single odd frame does not flip the label"
     # while it is not known whose face it is, it is shown as uncertain (an older API: no min_confidence)
-    assert [frame[0]["uncertain"] for frame in shown] == [False] * 4 + [True] + [False] * 4 + [True] + [False] * 5
+    contested = [False] * 4 + [True] + [False] * 4 + [True] + [False] * 5
+    assert [frame[0]["uncertain"] for frame in shown] == contested
+    assert [frame[0]["contested"] for frame in shown] == contested
     assert shown[5][0]["confidence"] < 0.95, "the odd frame counts once it is known to be the same person's"
     # a sure "male" twice where a sure woman was: someone else, shown with their own label
     # from their second answer, and not mixed with hers
