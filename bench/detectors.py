@@ -23,7 +23,8 @@ face-free photos (tests/fixtures/no_face.jpg, generated ones, and the images of
 
 --latency: the whole request (FaceGenderPipeline.analyze, one detection thread) with hog and
 with auto, alternately on the same bytes: external photos (480 px with their border), the
-bench's 1200x900 single-face and 4032x3024 phone scenes; medians and the ratio of medians.
+bench's 1200x900 single-face and 4032x3024 phone scenes, and 4032x3024 photos of no face (the
+worst case: auto's CNN always runs); medians and the ratio of medians.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 MODEL = ROOT / "function" / "models" / "gender-mobilenet-v2-int8.onnx"
 ROTATION = 15
+WITH_ROTATIONS = True  # --no-rotations: skip the rot part (its modes then read as hog)
 CHILD_BINS = {"0-2", "3-9"}
 MODES = ("hog", "a: hog+cnn", "b: auto", "c: hog+rot", "c: rot if none")
 
@@ -127,7 +129,7 @@ def scan(photo: Photo) -> dict:
     raw, t_cnn = timed(cnn_detections, photo.image, (0.0, 0.0, 1.0, 1.0))
     size = photo.image.size
     cnn = [b for b in (map_cnn_box(box).clipped(*size) for box, _ in raw) if b.area > 0]
-    rot, t_rot = timed(rotated_hog, photo.image)
+    rot, t_rot = timed(rotated_hog, photo.image) if WITH_ROTATIONS else ([], 0.0)
     parts = {"hog": hog, "cnn": cnn, "raw": [box for box, _ in raw], "rot": rot, "confidence": [c for _, c in raw]}
     modes = {
         "hog": (hog, t_hog),
@@ -229,6 +231,7 @@ def latency(limit: int) -> None:
         "pixabay ~480 px": [_jpeg(p.image) for p in external("pixabay", limit)],
         "single 1200x900": [s.jpeg() for s, _ in benchmark_scenes({"single"})],
         "phone 4032x3024": [s.jpeg() for s, _ in benchmark_scenes({"phone"})],
+        "phone 4032x3024, no face": [_jpeg(background((4032, 3024), random.Random(i))) for i in range(3)],
     }
     print("\n| photos | n | hog total ms p50 | auto total ms p50 | median auto / hog | mean auto / hog | photos auto ran the CNN on |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -260,7 +263,10 @@ def main() -> None:
     parser.add_argument("--face-free-dir", type=Path, help="extra photos with no face in them")
     parser.add_argument("--limit", type=int, help="first N photos of each external set")
     parser.add_argument("--latency", action="store_true", help="whole requests, hog against auto")
+    parser.add_argument("--no-rotations", action="store_true", help="skip HOG on turned copies (mode c)")
     args = parser.parse_args()
+    global WITH_ROTATIONS
+    WITH_ROTATIONS = not args.no_rotations
     if args.latency:
         latency(args.limit)
         return

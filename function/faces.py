@@ -21,9 +21,9 @@ DETECTORS = {
     "misses many turned, tilted, dim or blurred faces",
     "cnn": "dlib's CNN detector on the whole image (max_side): finds turned and blurred faces, "
     "seconds per photo on CPU",
-    "auto": "HOG first; only when it finds no face, dlib's CNN on a 224 px copy (+~0.2 s, one core): "
+    "auto": "HOG first; only when it finds no face, dlib's CNN on a 384 px copy (+~0.6 s, one core): "
     "HOG's cost on photos where HOG finds a face, and the turned and blurred faces it misses "
-    "when they are at least ~1/6 of the photo's longer side",
+    "when they are at least ~1/5 of the photo's longer side",
 }
 Detector = Literal[tuple(DETECTORS)]  # type: ignore[valid-type]  # Literal["hog", "cnn", "auto"]
 DEFAULT_UPLOAD_DETECTOR: Detector = "auto"
@@ -198,13 +198,16 @@ def _cnn(pixels: np.ndarray, upsample: int) -> list[tuple[Box, float]]:
     return [(Box(d.rect.left(), d.rect.top(), d.rect.right() + 1, d.rect.bottom() + 1), d.confidence) for d in found]
 
 
-# `auto`'s second look: the CNN on a copy whose longer side is CNN_SIDE px (~0.2 s on one core;
-# it finds faces down to ~1/6 of that), its boxes mapped to HOG's geometry and clipped. dlib's
-# own threshold: no box on 145 face-free photos (bench/RESULTS.md, "Faces HOG misses").
-CNN_SIDE = 224
+# `auto`'s second look: the CNN on a copy whose longer side is CNN_SIDE px (~0.6 s on one core),
+# its boxes mapped to HOG's geometry and clipped. The CNN finds faces of ~65 px and more there
+# (LFW faces pasted at known sizes), so faces of ~18% of the photo's longer side; at 224 px it
+# missed the faces of photos with some surroundings. dlib's own threshold: no box on 145
+# face-free photos (bench/RESULTS.md, "Faces HOG misses").
+CNN_SIDE = 384
 # HOG centre = CNN centre + k * CNN size, HOG size = s * CNN size: (kx, ky, sx, sy), fitted on
-# 322 faces both find in 400 training photos by `python -m export.detector_boxes`.
-CNN_TO_HOG = (0.022, 0.058, 1.007, 1.008)
+# 321 faces both find in 400 training photos by `python -m export.detector_boxes` (mean IoU with
+# HOG's box 0.742 raw, 0.777 mapped).
+CNN_TO_HOG = (0.038, 0.049, 1.035, 1.037)
 
 
 def cnn_detections(image: Image.Image, mapping: tuple[float, float, float, float] = CNN_TO_HOG) -> list[tuple[Box, float]]:
