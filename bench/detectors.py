@@ -52,6 +52,7 @@ DATA = ROOT.parent / "shared" / "data"
 MODEL = ROOT / "function" / "models" / "gender-mobilenet-v2-int8.onnx"
 ROTATION = 15
 WITH_ROTATIONS = True  # --no-rotations: skip the rot part (its modes then read as hog)
+CNN_ALWAYS = True  # --fallback-only: the CNN only where HOG finds nothing, as auto runs it (modes a and "found by both" then lack it)
 CHILD_BINS = {"0-2", "3-9"}
 MODES = ("hog", "a: hog+cnn", "b: auto", "c: hog+rot", "c: rot if none")
 
@@ -126,7 +127,7 @@ def timed(function, *args):
 def scan(photo: Photo) -> dict:
     """Every part's boxes and seconds for one photo."""
     hog, t_hog = timed(detect_faces, photo.image, "hog", 1, 1600, 1)
-    raw, t_cnn = timed(cnn_detections, photo.image, (0.0, 0.0, 1.0, 1.0))
+    raw, t_cnn = timed(cnn_detections, photo.image, (0.0, 0.0, 1.0, 1.0)) if CNN_ALWAYS or not hog else ([], 0.0)
     size = photo.image.size
     cnn = [b for b in (map_cnn_box(box).clipped(*size) for box, _ in raw) if b.area > 0]
     rot, t_rot = timed(rotated_hog, photo.image) if WITH_ROTATIONS else ([], 0.0)
@@ -159,9 +160,9 @@ def ratio_cells(times: dict[str, list[float]], mode: str) -> str:
 
 def report_external(name: str, photos: list[Photo], classifier: GenderClassifier) -> None:
     results = [scan(p) for p in photos]
-    times = table(f"{name}: {len(photos)} photos", ["faces found, all", "found, 10+", "extra boxes", "gender accuracy on found"], results)
+    times = table(f"{name}: {len(photos)} photos", ["faces found, all", "found, 10+", "extra boxes", "gender accuracy on found", "on found, 10+"], results)
     for mode in MODES:
-        found = correct = found_adult = extra = 0
+        found = correct = found_adult = correct_adult = extra = 0
         for photo, r in zip(photos, results):
             boxes = r["modes"][mode][0]
             box = labelled(boxes, photo.image.size)
@@ -170,10 +171,13 @@ def report_external(name: str, photos: list[Photo], classifier: GenderClassifier
             found += 1
             found_adult += photo.group == "10+"
             extra += len(boxes) - 1
-            correct += gender(classifier, photo.image, box) == photo.gender
+            right = gender(classifier, photo.image, box) == photo.gender
+            correct += right
+            correct_adult += right and photo.group == "10+"
         adults = sum(p.group == "10+" for p in photos)
         print(f"| {mode} | {found}/{len(photos)} ({found / len(photos):.1%}) | {found_adult}/{adults} ({found_adult / max(1, adults):.1%}) "
-              f"| {extra} | {correct}/{found} ({correct / max(1, found):.1%}) | {ratio_cells(times, mode)} |")
+              f"| {extra} | {correct}/{found} ({correct / max(1, found):.1%}) "
+              f"| {correct_adult}/{found_adult} ({correct_adult / max(1, found_adult):.1%}) | {ratio_cells(times, mode)} |")
     # The crop question: the same faces, boxed by HOG, by the CNN as it draws them and mapped.
     both = [(p, r) for p, r in zip(photos, results) if r["parts"]["hog"] and r["parts"]["cnn"]]
     only_cnn = [(p, r) for p, r in zip(photos, results) if not r["parts"]["hog"] and r["parts"]["cnn"]]
@@ -264,9 +268,10 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="first N photos of each external set")
     parser.add_argument("--latency", action="store_true", help="whole requests, hog against auto")
     parser.add_argument("--no-rotations", action="store_true", help="skip HOG on turned copies (mode c)")
+    parser.add_argument("--fallback-only", action="store_true", help="the CNN only where HOG finds nothing (auto's work)")
     args = parser.parse_args()
-    global WITH_ROTATIONS
-    WITH_ROTATIONS = not args.no_rotations
+    global WITH_ROTATIONS, CNN_ALWAYS
+    WITH_ROTATIONS, CNN_ALWAYS = not args.no_rotations, not args.fallback_only
     if args.latency:
         latency(args.limit)
         return
