@@ -77,3 +77,15 @@ def test_a_face_found_by_both_is_kept_once_hogs_box_first():
     cnn = map_cnn_box(Box(96, 90, 182, 176))
     other = Box(400, 100, 480, 180)
     assert merge_duplicates([hog, cnn, other]) == [hog, other]
+
+
+def test_a_request_with_auto_labels_the_face_hog_misses():
+    from conftest import encode
+    from function.pipeline import FaceGenderPipeline
+    from function.settings import Settings
+
+    pipeline = FaceGenderPipeline(Settings.from_env())
+    data = encode(in_a_photo(TURNED_FACE))
+    assert pipeline.analyze(data, "hog", 1, 1600).faces == []
+    (face,) = pipeline.analyze(data, "auto", 1, 1600).faces
+    assert face.gender in ("female", "male") and face.box.width >= 100
