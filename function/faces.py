@@ -198,7 +198,7 @@ def _cnn(pixels: np.ndarray, upsample: int) -> list[tuple[Box, float]]:
     return [(Box(d.rect.left(), d.rect.top(), d.rect.right() + 1, d.rect.bottom() + 1), d.confidence) for d in found]
 
 
-# `auto`'s second look: the CNN on a copy whose longer side is CNN_SIDE px (~0.6 s on one core),
+# `auto`'s second look: the CNN on a copy whose longer side is CNN_SIDE px (~0.7 s on one core),
 # its boxes mapped to HOG's geometry and clipped. The CNN finds faces of ~65 px and more there
 # (LFW faces pasted at known sizes), so faces of ~18% of the photo's longer side; at 224 px it
 # missed the faces of photos with some surroundings. dlib's own threshold: no box on 145
