@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.data import FaceCrops, Sample, detect_all, load_samples, split, training_boxes
+from export.data import CHILD_BINS, FaceCrops, Sample, detect_all, load_samples, split, training_boxes
 from function.inference import GenderClassifier
 from function.preprocess import to_input
 
@@ -45,6 +45,26 @@ def metrics_by_source(targets: np.ndarray, predicted: np.ndarray, sources: list[
     for source in sorted(set(sources)):
         mask = np.array([s == source for s in sources])
         result[source] = metrics(targets[mask], predicted[mask], labels)
+    return result
+
+
+def selection_score(report: dict) -> float:
+    """The one figure that picks epochs and candidates, declared before the 2026-12-04 run: the
+    mean over sources (LFW's two versions pooled) of each source's balanced accuracy on its
+    validation faces aged 10 and over (children are reported apart, never chosen on)."""
+    return round(float(np.mean([v["balanced_accuracy"] for k, v in report.items() if k.startswith("10+ ")])), 2)
+
+
+def validation_report(targets: np.ndarray, predicted: np.ndarray, samples: list[Sample], labels: tuple[str, ...]) -> dict:
+    """metrics_by_source(), each source's faces aged 10+, children apart, and the selection score."""
+    result = metrics_by_source(targets, predicted, [s.source for s in samples], labels)
+    adult = np.array([s.age_bin not in CHILD_BINS for s in samples])
+    origin = np.array([s.origin.name for s in samples])
+    for name in sorted(set(origin)):
+        result[f"10+ {name}"] = metrics(targets[adult & (origin == name)], predicted[adult & (origin == name)], labels)
+    if (~adult).any():
+        result["children 0-9"] = metrics(targets[~adult], predicted[~adult], labels)
+    result["selection_score"] = selection_score(result)
     return result
 
 
@@ -135,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         targets, predicted = np.array(crops.targets), probabilities.argmax(axis=1)
         name = classifier.info["name"] if classifier.info["name"] not in rows else path.name  # two runs of one recipe
         rows[name] = {g: metrics(targets[m], predicted[m], labels) for g, m in masks.items() if m.any()}
-        extra.append(f"{name}: ECE {expected_calibration_error(probabilities, targets)}% "
+        extra.append(f"{name}: selection score {validation_report(targets, predicted, samples, labels)['selection_score']}, ECE {expected_calibration_error(probabilities, targets)}% "
                      f"(temperature {classifier.temperature}), {ms} ms per face on 1 thread, "
                      f"input {classifier.spec.input_size}px margin {classifier.spec.margin}")
     print(f"validation faces found by the serving detector: {len(samples)}\n")

@@ -13,7 +13,7 @@ Each epoch draws its photos at random (export.data.balancing_weights): within ea
 age bin, women and men equally likely, so neither "looks like LFW" nor "old" comes to mean
 "male"; sources weigh as the square root of their size.
 
-Epochs are chosen on one declared figure, selection_score(): the mean over sources of each
+Epochs are chosen on one declared figure, export.evaluate.selection_score(): the mean over sources of each
 source's balanced accuracy on its validation faces aged 10 and over.
 
 --teacher-embeddings adds a training-only head (1280 -> 128) that learns each photo's dlib
@@ -39,10 +39,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
-from export.data import (CHILD_BINS, SOURCES, FaceCrops, Sample, balancing_weights, detect_all, load_samples, people_of,
+from export.data import (SOURCES, FaceCrops, Sample, balancing_weights, detect_all, load_samples, people_of,
                          person_folds, photos_sha256, split, training_boxes)
 from export.embeddings import embedding_photo
-from export.evaluate import DEFAULT_CACHE, expected_calibration_error, metrics, metrics_by_source
+from export.evaluate import DEFAULT_CACHE, expected_calibration_error, validation_report
 from export.from_onnx import checkpoint_from_onnx
 from export.mobilenet_v2 import gender_mobilenet_v2
 from function.inference import GenderClassifier
@@ -142,24 +142,8 @@ def epochs_trained(info: dict) -> int:
     return int(info["training"]["epochs"]) + (epochs_trained(info["continues"]) if "continues" in info else 0)
 
 
-def selection_score(result: dict) -> float:
-    """The one figure that picks epochs and candidates, declared before the 2026-12-04 run: the
-    mean over sources (LFW's two versions pooled) of each source's balanced accuracy on its
-    validation faces aged 10 and over (children are reported apart, never chosen on)."""
-    return round(float(np.mean([v["balanced_accuracy"] for k, v in result.items() if k.startswith("10+ ")])), 2)
-
-
 def validate(logits: torch.Tensor, targets: torch.Tensor, samples: list[Sample]) -> dict:
-    predicted, targets = logits.argmax(1).numpy(), targets.numpy()
-    result = metrics_by_source(targets, predicted, [s.source for s in samples], LABELS)
-    adult = np.array([s.age_bin not in CHILD_BINS for s in samples])
-    origin = np.array([s.origin.name for s in samples])
-    for name in sorted(set(origin)):
-        result[f"10+ {name}"] = metrics(targets[adult & (origin == name)], predicted[adult & (origin == name)], LABELS)
-    if (~adult).any():
-        result["children 0-9"] = metrics(targets[~adult], predicted[~adult], LABELS)
-    result["selection_score"] = selection_score(result)
-    return result
+    return validation_report(targets.numpy(), logits.argmax(1).numpy(), samples, LABELS)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
