@@ -39,7 +39,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
-from export.data import (SOURCES, FaceCrops, Sample, balancing_weights, detect_all, load_samples, people_of,
+from export.data import (CHILD_BINS, SOURCES, FaceCrops, Sample, balancing_weights, detect_all, load_samples, people_of,
                          person_folds, photos_sha256, split, training_boxes)
 from export.embeddings import embedding_photo
 from export.evaluate import DEFAULT_CACHE, expected_calibration_error, validation_report
@@ -172,6 +172,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="data loader processes")
     parser.add_argument("--leave-out-fold", metavar="I/N", help="train without the training people of fold I of N "
                                                                  "(export.data.person_folds), to answer for them in export.teacher")
+    parser.add_argument("--no-children", action="store_true", help="leave photos of ages 0-9 out of training (validation keeps them)")
     parser.add_argument("--train-limit", type=int, help="train on this many random training photos (quick runs)")
     parser.add_argument("--val-limit", type=int, help="validate on this many random validation photos (quick runs)")
     parser.add_argument("--max-steps", type=int, help="stop each epoch after this many steps (smoke test)")
@@ -196,6 +197,8 @@ def training_photos(args: argparse.Namespace) -> tuple[list[Sample], list[Sample
     train_samples, val_samples = split(samples)
     val_samples = [s for s in val_samples if detected[s.path]]
     rng = random.Random(args.seed)
+    if args.no_children:
+        train_samples = [s for s in train_samples if s.age_bin not in CHILD_BINS]
     if args.leave_out_fold:
         left_out, folds = args.leave_out_fold
         in_fold = person_folds(people_of(train_samples), folds) == left_out

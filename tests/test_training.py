@@ -38,7 +38,7 @@ def data_root(tmp_path_factory):
             image.resize((size, size)).save(root / "lfw" / path)
             rows["lfw"].append([path, person, gender, variant])
         tight = image.crop((25, 25, 225, 225))
-        for source, size, age in (("utkface", 200, 30 + i), ("fairface", 224, "20-29"), ("allage", 160, 60 + i)):
+        for source, size, age in (("utkface", 200, 5 if i % 3 == 0 else 30 + i), ("fairface", 224, "20-29"), ("allage", 160, 60 + i)):
             path = f"images/test_{i}.jpg"  # no photo of the real sources, whose people export/people/ lists
             (root / source / "images").mkdir(parents=True, exist_ok=True)
             tight.resize((size, size)).save(root / source / path)
@@ -260,6 +260,17 @@ def test_a_run_can_leave_out_one_fold_of_the_training_people(data_root, tmp_path
         with pytest.raises(SystemExit):
             train.main(["--data", str(data_root), "--out", str(tmp_path / "wrong"), "--leave-out-fold", wrong])
     assert "0 <= I < N" in capsys.readouterr().err
+
+
+def test_a_run_can_leave_children_out_of_training(data_root, tmp_path, capsys):
+    train_samples, validation = data.split(data.load_samples(data_root))
+    children = sum(s.age_bin in data.CHILD_BINS for s in train_samples)
+    assert children, "the fixture should put a child among the training photos"
+    info = train.main(["--data", str(data_root), "--cache", str(tmp_path / "boxes.json"), "--out", str(tmp_path / "adults"),
+                       "--input-size", "64", "--max-steps", "1", "--batch-size", "4", "--workers", "0", "--epochs", "1",
+                       "--no-children"])
+    assert f"train {len(train_samples) - children} photos" in capsys.readouterr().out
+    assert info["training"]["no_children"] == "True"
 
 
 def test_each_fold_is_answered_by_the_model_that_never_saw_its_people(data_root, tmp_path):
