@@ -47,3 +47,10 @@ def test_trained_model_reads_the_fixture_faces(path):
 def test_the_default_model_runs_as_int8_kernels_after_a_float_stem():
     kinds = [kind for kind, _ in node_times_us(DEFAULT_MODEL_PATH, runs=2).values()]
     assert kinds.count("QLinearConv") >= 48 and kinds.count("Conv") <= 3
+
+
+def test_the_served_model_carries_its_uncertain_threshold_chosen_on_validation():
+    info = GenderClassifier(DEFAULT_MODEL_PATH).info
+    assert 0.5 < info["min_confidence"] < 1
+    answered = info["abstention"]["validation"]["all 10+"]
+    assert answered["accuracy"] >= 99 and answered["answered"] > 50
