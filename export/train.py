@@ -13,14 +13,15 @@ Each epoch draws its photos at random (export.data.balancing_weights): within ea
 age bin, women and men equally likely, so neither "looks like LFW" nor "old" comes to mean
 "male"; sources weigh as the square root of their size.
 
-Epochs are chosen on one declared figure, export.evaluate.selection_score(): the mean over sources of each
-source's balanced accuracy on its validation faces aged 10 and over.
+Epochs are chosen on one declared figure, export.evaluate.selection_score(): the mean over
+sources of each source's balanced accuracy on its validation faces aged 10 and over.
 
 --teacher-embeddings adds a training-only head (1280 -> 128) that learns each photo's dlib
 face-recognition embedding (cosine loss): the features then carry what a ResNet trained on
 ~3 million faces tells apart, not just one probability. The head is not saved or served.
 
-Writes <out>/best.pt ({state_dict, spec, info}: the epoch with the best selection score, with its fitted temperature and validation metrics) and <out>/log.json. Export it with
+Writes <out>/best.pt ({state_dict, spec, info}: the epoch with the best selection score, with
+its fitted temperature and validation metrics) and <out>/log.json. Export it with
 `python -m export.onnx --checkpoint <out>/best.pt --out function/models/<name>.onnx`.
 """
 
@@ -183,7 +184,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         fold = re.fullmatch(r"(\d+)/(\d+)", args.leave_out_fold)
         if not fold or int(fold[1]) >= int(fold[2]):
             parser.error("--leave-out-fold takes I/N with 0 <= I < N, e.g. 0/2")
-        args.leave_out_fold = (int(fold[1]), int(fold[2]))
     unknown = set(args.sources.split(",")) - set(SOURCES)
     if unknown:
         parser.error(f"--sources: unknown {', '.join(sorted(unknown))}")
@@ -200,7 +200,7 @@ def training_photos(args: argparse.Namespace) -> tuple[list[Sample], list[Sample
     if args.no_children:
         train_samples = [s for s in train_samples if s.age_bin not in CHILD_BINS]
     if args.leave_out_fold:
-        left_out, folds = args.leave_out_fold
+        left_out, folds = (int(n) for n in args.leave_out_fold.split("/"))
         in_fold = person_folds(people_of(train_samples), folds) == left_out
         train_samples = [s for s, out in zip(train_samples, in_fold) if not out]
     if args.train_limit:
@@ -210,17 +210,6 @@ def training_photos(args: argparse.Namespace) -> tuple[list[Sample], list[Sample
     print(f"train {len(train_samples)} photos ({sum(not detected[s.path] for s in train_samples)} with the fallback box), "
           f"validate {len(val_samples)} faces", flush=True)
     return train_samples, val_samples, boxes
-
-
-def checked_checkpoint(path: Path | None, spec: ModelSpec, flag: str) -> dict | None:
-    """A checkpoint to start from or learn from; convolutions and a global pool carry over to
-    another input size, another crop margin does not."""
-    if path is None:
-        return None
-    checkpoint = torch.load(path)
-    if ModelSpec.from_json(checkpoint["spec"]).margin != spec.margin:
-        raise SystemExit(f"{flag} was trained with another crop margin")
-    return checkpoint
 
 
 class Targets:
@@ -289,9 +278,11 @@ def main(argv: list[str] | None = None) -> dict:
     spec = make_spec(args.input_size, args.margin)
     train_samples, val_samples, boxes = training_photos(args)
     start = initial_checkpoint(args.init, args.data, train_samples, boxes) if args.init else None
-    if start and ModelSpec.from_json(start["spec"]).margin != spec.margin:
-        raise SystemExit("--init was trained with another crop margin")
-    teacher_checkpoint = checked_checkpoint(args.teacher, spec, "--teacher")
+    teacher_checkpoint = torch.load(args.teacher) if args.teacher else None
+    # convolutions and a global pool carry over to another input size; another crop margin does not
+    for flag, checkpoint in (("--init", start), ("--teacher", teacher_checkpoint)):
+        if checkpoint and ModelSpec.from_json(checkpoint["spec"]).margin != spec.margin:
+            raise SystemExit(f"{flag} was trained with another crop margin")
     teacher = load_model(teacher_checkpoint).eval() if teacher_checkpoint else None
     teacher_spec = ModelSpec.from_json(teacher_checkpoint["spec"]) if teacher_checkpoint else None
     # a continued run numbers its epochs after all the runs before it: fresh augmentations and batch order
