@@ -815,24 +815,35 @@ def test_camera_moving_scene_no_ghosts_no_borrowed_labels(scene, scene_browser, 
 UNCERTAIN_LABEL = r"\? (\d{1,2}%|> 99%)"
 
 
-def ask_min_confidence(page, threshold: float) -> None:
-    """The page's /v1/faces requests go out with ?min_confidence=threshold (the API's own option)."""
-    page.route("**/v1/faces?*", lambda route: route.continue_(url=f"{route.request.url}&min_confidence={threshold}"))
+UNSURE_CONFIDENCE = 0.6
 
 
-def between(confidences: list[float]) -> float:
-    low, high = sorted(confidences)
-    assert high - low >= 0.004, f"the test needs faces the model is unequally sure of: {confidences}"
-    return (low + high) / 2
+def leftmost(faces: list[dict]) -> dict:
+    return min(faces, key=lambda f: f["box"]["x"])
+
+
+def answer_leftmost_face_unsure(page) -> None:
+    """The API's real answers, with the face leftmost in the sent image made one the model is
+    unsure of (confidence 0.6 against the answer's threshold, flagged uncertain): what the page
+    draws must not hang on how sure today's model happens to be of the test photos."""
+    def handle(route):
+        response = route.fetch()
+        body = response.json()
+        if body.get("faces"):
+            face = leftmost(body["faces"])
+            other = next(label for label in face["scores"] if label != face["gender"])
+            face.update(confidence=UNSURE_CONFIDENCE, uncertain=True,
+                        scores={face["gender"]: UNSURE_CONFIDENCE, other: 1 - UNSURE_CONFIDENCE})
+            body["min_confidence"] = 0.9
+        route.fulfill(response=response, json=body)
+
+    page.route("**/v1/faces?*", handle)
 
 
 def test_camera_draws_an_uncertain_face_as_uncertain(server, page):
-    # the man is the face the model is less sure of: with a threshold between the two, he is uncertain
     frame = sent_frame(camera_frame())
-    faces = api_faces(server, encode(frame, quality=85), upsample=0)
-    threshold = between([f["confidence"] for f in faces])
-    [unsure] = [f for f in faces if f["confidence"] < threshold]
-    ask_min_confidence(page, threshold)
+    unsure = leftmost(api_faces(server, encode(frame, quality=85), upsample=0))
+    answer_leftmost_face_unsure(page)
     page.goto(f"{server}/")
     page.get_by_role("button", name="Start camera").click()
     wait_for_boxes(page, 2)
@@ -848,13 +859,14 @@ def test_camera_draws_an_uncertain_face_as_uncertain(server, page):
     assert colour_share_on_edges(pixels, scaled, GENDER_RGB[unsure["gender"]], band=2 * SCALE) < 0.2
     listed = listed_faces(page)
     assert sum(item.startswith(f"Uncertain ({grey['label'][2:]} {unsure['gender']})") for item in listed) == 1, listed
+    page.unroute_all(behavior="ignoreErrors")  # the camera keeps asking: let requests in flight end quietly
 
 
 def test_photo_and_download_draw_an_uncertain_face_as_uncertain(server, page):
     upright, data = rotated_photo()
     faces = api_faces(server, data, upsample=1)
-    threshold = between([f["confidence"] for f in faces])
-    ask_min_confidence(page, threshold)
+    unsure = leftmost(faces)
+    answer_leftmost_face_unsure(page)
     page.goto(f"{server}/")
     page.locator("#photo-input").set_input_files(files=[{"name": "phone.jpg", "mimeType": "image/jpeg", "buffer": data}])
     boxes = wait_for_boxes(page, 2, mirrored=False)
@@ -866,7 +878,7 @@ def test_photo_and_download_draw_an_uncertain_face_as_uncertain(server, page):
     save_artifact("upload-annotated-uncertain.png", png)
     pixels = screenshot_array(png)
     for face in faces:
-        uncertain = face["confidence"] < threshold
+        uncertain = face is unsure
         colour = UNCERTAIN_RGB if uncertain else GENDER_RGB[face["gender"]]
         other = GENDER_RGB[face["gender"]] if uncertain else UNCERTAIN_RGB
         assert colour_share_on_edges(pixels, face["box"], colour, band=3) >= 0.9
