@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import random
+from collections import Counter
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -250,15 +251,11 @@ def balancing_weights(samples: list[Sample]) -> np.ndarray:
     source weighs as the square root of its size, so the small ones count without being
     repeated many times an epoch. LFW's two versions are one source."""
     cells = [(s.origin.name, s.age_bin, s.gender) for s in samples]
-    cell_counts: dict[tuple, int] = {}
-    bin_counts: dict[tuple, int] = {}
-    source_counts: dict[str, int] = {}
-    for source, bin_, gender in cells:
-        cell_counts[source, bin_, gender] = cell_counts.get((source, bin_, gender), 0) + 1
-        bin_counts[source, bin_] = bin_counts.get((source, bin_), 0) + 1
-        source_counts[source] = source_counts.get(source, 0) + 1
-    genders_in_bin = {(source, bin_): sum(1 for c in cell_counts if c[:2] == (source, bin_)) for source, bin_ in bin_counts}
-    weights = np.array([np.sqrt(source_counts[source]) * (bin_counts[source, bin_] / source_counts[source])
+    cell_counts = Counter(cells)
+    bin_counts = Counter(cell[:2] for cell in cells)
+    source_counts = Counter(cell[0] for cell in cells)
+    genders_in_bin = Counter(cell[:2] for cell in cell_counts)
+    weights = np.array([np.sqrt(source_counts[source]) * bin_counts[source, bin_] / source_counts[source]
                         / (genders_in_bin[source, bin_] * cell_counts[source, bin_, gender]) for source, bin_, gender in cells])
     return weights * len(weights) / weights.sum()
 
