@@ -28,6 +28,7 @@ FIXTURE_PEOPLE = {"Heidi_Klum", "Noelle_Bush", "Queen_Rania", "Dion_Glover", "Ll
 PEOPLE_DIR = Path(__file__).with_name("people")  # <source>.csv: photo -> person, as export.identities found them
 AGE_BINS = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70")  # FairFace's
 CHILD_BINS = ("0-2", "3-9")
+LABEL_AUDIT = Path(__file__).with_name("label-audit.csv")
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,18 @@ def fallback_boxes(samples: list[Sample], found: dict[str, list[list[int]]]) -> 
         boxes = [face_box(found[s.path], s.photo_size) for s in samples if s.source == source and found[s.path]]
         result[source] = Box(*(round(median(getattr(b, k) for b in boxes)) for k in ("left", "top", "right", "bottom")))
     return result
+
+
+def audited_genders(audit: Path = LABEL_AUDIT) -> dict[str, str]:
+    """Validation photos whose published gender a blind look at the photo found wrong: path -> gender.
+
+    label-audit.csv records every look (validation faces aged 10+ the model disagreed with, and a
+    random control of faces it agreed with), called female, male or unsure without the label or
+    the model's answer in view; only sure calls that differ from the published label count.
+    """
+    with open(audit) as f:
+        return {row["path"]: row["audited"] for row in csv.DictReader(f)
+                if row["audited"] in ("female", "male") and row["audited"] != row["published"]}
 
 
 def identities(source: str) -> dict[str, str]:

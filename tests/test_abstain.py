@@ -16,7 +16,7 @@ def test_the_lowest_threshold_whose_answers_are_right_often_enough():
     correct = np.ones(100, bool)
     correct[:10] = False
     correct[60] = False
-    threshold = abstain.lowest_threshold(confidence, correct, required=98.0)
+    threshold = abstain.lowest_threshold(confidence, correct, np.zeros(100), required=98.0)
     kept = confidence >= threshold
     assert 100 * correct[kept].mean() >= 98.0
     lower = abstain.GRID[abstain.GRID < threshold].max()
@@ -24,6 +24,17 @@ def test_the_lowest_threshold_whose_answers_are_right_often_enough():
 
 
 def test_a_model_right_everywhere_answers_everything():
-    assert abstain.lowest_threshold(np.full(5, 0.6), np.ones(5, bool)) == 0.5
+    assert abstain.lowest_threshold(np.full(5, 0.6), np.ones(5, bool), np.zeros(5)) == 0.5
     assert abstain.answered(np.array([0.6, 0.9]), np.array([False, True]), 0.5) == {"n": 2, "answered": 100.0, "accuracy": 50.0}
     assert abstain.answered(np.array([0.6, 0.9]), np.array([False, True]), 0.7) == {"n": 2, "answered": 50.0, "accuracy": 100.0}
+
+
+def test_every_source_must_be_right_often_enough_not_just_the_pool():
+    # a large easy source, always right, and a small hard one whose answers below 0.9 are all wrong
+    confidence = np.concatenate([np.full(900, 0.95), np.linspace(0.5, 1.0, 100)])
+    correct = np.concatenate([np.ones(900, bool), np.linspace(0.5, 1.0, 100) >= 0.9])
+    sources = np.array(["easy"] * 900 + ["hard"] * 100)
+    assert abstain.lowest_threshold(confidence, correct, np.zeros(1000)) < 0.87, "pooled, the easy source carries the hard one"
+    threshold = abstain.lowest_threshold(confidence, correct, sources)
+    assert 0.88 <= threshold <= 0.9
+    assert correct[(sources == "hard") & (confidence >= threshold)].mean() >= 0.99
