@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import subprocess
@@ -176,3 +177,29 @@ def test_sets_hold_validation_people_and_fairface_failure_groups():
         assert {"female", "male"} <= set(genders[mask]), name
         if name in races:
             assert all(items[i].age_bin not in data.CHILD_BINS for i in np.flatnonzero(mask))
+
+
+def test_only_sure_audit_calls_that_differ_from_the_published_label_relabel_a_photo(tmp_path):
+    audit = tmp_path / "audit.csv"
+    audit.write_text("path,published,audited,why_looked,note\n"
+                     "a.jpg,female,male,model disagreed,\n"
+                     "b.jpg,male,male,random control (model agreed),\n"
+                     "c.jpg,male,unsure,model disagreed,\n")
+    assert data.audited_genders(audit) == {"a.jpg": "male"}
+
+
+def test_the_committed_audit_looked_at_validation_photos_only():
+    with open(data.LABEL_AUDIT) as f:
+        rows = list(csv.DictReader(f))
+    assert rows and {r["audited"] for r in rows} <= {"female", "male", "unsure"}
+    assert {r["why_looked"] for r in rows} == {"model disagreed", "random control (model agreed)"}
+    if SHARED_DATA.exists():
+        _, validation = data.split(data.load_samples(SHARED_DATA))
+        assert {r["path"] for r in rows} <= {s.path for s in validation}, "an audited photo outside validation"
+
+
+def test_audited_labels_replace_the_published_ones_and_nothing_else():
+    items = [yardstick.Photo(Path("a.jpg"), "female", "utkface 13+ (validation people)", True, audited="male"),
+             yardstick.Photo(Path("b.jpg"), "male", "utkface 13+ (validation people)", True)]
+    assert [p.gender for p in yardstick.with_audited_labels(items)] == ["male", "male"]
+    assert [p.gender for p in items] == ["female", "male"]
