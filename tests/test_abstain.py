@@ -38,3 +38,14 @@ def test_every_source_must_be_right_often_enough_not_just_the_pool():
     threshold = abstain.lowest_threshold(confidence, correct, sources)
     assert 0.88 <= threshold <= 0.9
     assert correct[(sources == "hard") & (confidence >= threshold)].mean() >= 0.99
+
+
+def test_the_child_signal_ranks_children_above_adults_on_features_that_tell_them_apart():
+    from export.age_signal import child_probability
+
+    rng = np.random.default_rng(0)
+    is_child = np.arange(400) < 40  # few children, as in training
+    features = rng.normal(size=(400, 8)) + 2.0 * is_child[:, None] * np.eye(8)[0]
+    fresh = np.vstack([rng.normal(size=(50, 8)) + 2.0 * np.eye(8)[0], rng.normal(size=(50, 8))])
+    p_child = child_probability(features, is_child, fresh)
+    assert p_child[:50].mean() > 0.7 > 0.3 > p_child[50:].mean()
