@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +52,19 @@ FOLDS = 5
 L2_PENALTY = 1e-3
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, penalty: float = L2_PENALTY):
-    """Weighted L2-penalised logistic regression on standardised features (LBFGS); returns p(y = 1 | x) as a function."""
+@dataclass(frozen=True)
+class Logistic:
+    """p(y = 1 | x) = sigmoid(x @ weights + bias), the features' standardisation folded in."""
+
+    weights: np.ndarray
+    bias: float
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-(features @ self.weights + self.bias)))
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, penalty: float = L2_PENALTY) -> Logistic:
+    """Weighted L2-penalised logistic regression on standardised features (LBFGS)."""
     mean, std = x.mean(0), x.std(0) + 1e-8
     xt, yt, wt = (torch.tensor(a, dtype=torch.float64) for a in ((x - mean) / std, y, weights))
     w = torch.zeros(x.shape[1] + 1, dtype=torch.float64, requires_grad=True)
@@ -68,7 +80,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, penalty: flo
 
     optimizer.step(closure)
     coefficients = w.detach().numpy()
-    return lambda features: 1 / (1 + np.exp(-((features - mean) / std @ coefficients[:-1] + coefficients[-1])))
+    folded = coefficients[:-1] / std
+    return Logistic(folded, float(coefficients[-1] - mean @ folded))
 
 
 def out_of_fold(x: np.ndarray, y: np.ndarray, weights: np.ndarray, people: list[str], folds: int = FOLDS) -> np.ndarray:

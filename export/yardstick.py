@@ -47,7 +47,9 @@ ALWAYS_ANSWER = 0.5  # the min_confidence of a model whose file states none
 EXTERNAL_FAIRFACE = "external fairface"
 ADULT_VALIDATION = ("lfw-deepfunneled (validation people)", "lfw-original150 (validation people)",
                     "utkface 13+ (validation people)", "fairface 10+ (validation people)", "allage (validation people)")
-Answer = tuple[str, float] | None  # the gender a system gives the face, and its confidence in it; None: no face found
+# the gender a system gives the face, its confidence in it and (ours) whether the face is flagged as a
+# likely child, which makes it uncertain at any threshold above 0.5; None: no face found
+Answer = tuple[str, float] | tuple[str, float, bool] | None
 
 
 @dataclass(frozen=True)
@@ -121,9 +123,9 @@ def our_answers(items: list[Photo], classifiers: list[GenderClassifier]) -> list
             if box is None:
                 own.append(None)
             else:
-                probabilities = classifier.probabilities(preprocess(image, [box], classifier.spec))[0]
-                best = int(np.argmax(probabilities))
-                own.append((classifier.spec.labels[best], float(probabilities[best])))
+                probabilities, likely_child = classifier.classify(preprocess(image, [box], classifier.spec))
+                best = int(np.argmax(probabilities[0]))
+                own.append((classifier.spec.labels[best], float(probabilities[0, best]), bool(likely_child[0])))
     return answers
 
 
@@ -176,8 +178,9 @@ def calibration_error(genders: list[str], answers: list[Answer]) -> float:
 
 
 def confidence_and_correct(genders: list[str], answers: list[Answer]) -> tuple[np.ndarray, np.ndarray]:
-    """Over the found faces: each answer's confidence and whether it is right."""
-    found = [(a[1], a[0] == g) for g, a in zip(genders, answers) if a is not None]
+    """Over the found faces: each answer's confidence as abstention sees it (a face flagged as a
+    likely child counts as ALWAYS_ANSWER: answered only when every face is) and whether it is right."""
+    found = [(ALWAYS_ANSWER if a[2:] == (True,) else a[1], a[0] == g) for g, a in zip(genders, answers) if a is not None]
     return np.array([c for c, _ in found], float), np.array([ok for _, ok in found], bool)
 
 

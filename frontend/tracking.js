@@ -102,8 +102,8 @@ export class FaceTracker {
   /**
    * The faces to draw at time `now` (ms): those in the latest answer (`live`), at the box
    * their motion predicts for `now`, and those only in the one before (`live: false`, to be
-   * drawn faintly), where they were last seen. `uncertain`: below minConfidence, or
-   * `contested`.
+   * drawn faintly), where they were last seen. `uncertain`: below minConfidence, `contested`,
+   * or flagged by the API as a likely child in its latest answer for the track.
    */
   faces(now) {
     return this.tracks
@@ -114,7 +114,7 @@ export class FaceTracker {
         const rounded = Object.fromEntries(KEYS.map((k) => [k, Math.round(box[k])]));
         const confidence = track.scores[track.gender];
         const contested = Boolean(track.challenger); // see #contest
-        const uncertain = contested || (this.minConfidence !== null && confidence < this.minConfidence);
+        const uncertain = contested || track.likelyChild || (this.minConfidence !== null && confidence < this.minConfidence);
         return { id: track.id, box: rounded, gender: track.gender, confidence, scores: track.scores, uncertain, contested, live };
       });
   }
@@ -123,6 +123,7 @@ export class FaceTracker {
     const velocity = Object.fromEntries(KEYS.map((k) => [k, 0]));
     const track = { id: this.nextId++, box: { ...face.box }, velocity, seenAt: takenAt, answer: this.answer, history };
     this.tracks.push(track);
+    this.#flagChild(track, face);
     this.#remember(track, face.scores);
   }
 
@@ -141,6 +142,7 @@ export class FaceTracker {
 
   #follow(track, face, takenAt) {
     this.#move(track, face, takenAt);
+    this.#flagChild(track, face);
     // a strong disagreement the track kept out turned out to be this person's odd frame
     if (track.challenger) this.#remember(track, track.challenger);
     track.challenger = null;
@@ -159,7 +161,13 @@ export class FaceTracker {
       return;
     }
     this.#move(track, face, takenAt);
+    this.#flagChild(track, face);
     track.challenger = face.scores;
+  }
+
+  /** The API's child flag counts where it made the face uncertain (not at min_confidence 0.5). */
+  #flagChild(track, face) {
+    track.likelyChild = Boolean(face.likely_child && face.uncertain);
   }
 
   /** Adds a frame's probabilities; the label changes only when another one's mean is higher. */

@@ -188,6 +188,7 @@ def faces_response(analysis: Analysis, min_confidence: float, model: dict) -> Fa
                 "gender": f.gender,
                 "confidence": f.confidence,
                 "uncertain": f.uncertain(min_confidence),
+                "likely_child": f.likely_child,
                 "scores": f.scores,
             }
             for f in analysis.faces

@@ -13,6 +13,7 @@ from function.preprocess import ModelSpec
 
 SPEC_KEY = "preprocessing"
 INFO_KEY = "model_info"
+CHILD_OUTPUT = "child_probability"  # written by export.age_signal; its cut is model_info["child_flag"]["cut"]
 
 
 class GenderClassifier:
@@ -30,13 +31,27 @@ class GenderClassifier:
         self.info["onnx_sha256"] = hashlib.sha256(self.path.read_bytes()).hexdigest()
         self.temperature = float(self.info.get("temperature", 1.0))
         self.input_name = self.session.get_inputs()[0].name
+        outputs = [o.name for o in self.session.get_outputs()]
+        flag = self.info.get("child_flag")
+        self.child_cut: float | None = float(flag["cut"]) if flag and CHILD_OUTPUT in outputs else None
+        self.outputs = [outputs[0], CHILD_OUTPUT] if self.child_cut is not None else [outputs[0]]
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: batch})[0]
+        return self.session.run(self.outputs[:1], {self.input_name: batch})[0]
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities, shape (N, len(labels)), in the spec's label order."""
-        scaled = self.logits(batch).astype(np.float64) / self.temperature
+        return self._calibrated(self.logits(batch))
+
+    def classify(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """probabilities(), and for each face whether it likely shows a child (all False for a
+        model file without the child flag), from one run of the graph."""
+        results = self.session.run(self.outputs, {self.input_name: batch})
+        likely_child = results[1][:, 0] >= self.child_cut if self.child_cut is not None else np.zeros(len(batch), bool)
+        return self._calibrated(results[0]), likely_child
+
+    def _calibrated(self, logits: np.ndarray) -> np.ndarray:
+        scaled = logits.astype(np.float64) / self.temperature
         scaled -= scaled.max(axis=1, keepdims=True)
         exp = np.exp(scaled)
         return exp / exp.sum(axis=1, keepdims=True)

@@ -32,6 +32,7 @@ _BLANK_JPEG = _blank_jpeg()
 class Face:
     box: Box
     scores: dict[str, float]
+    likely_child: bool = False  # the model's age signal says under 10: its gender label is not to be shown
 
     @property
     def gender(self) -> str:
@@ -42,7 +43,10 @@ class Face:
         return self.scores[self.gender]
 
     def uncertain(self, min_confidence: float) -> bool:
-        return self.confidence < min_confidence
+        """Below the threshold, or a likely child, unless the threshold is "always answer"."""
+        if min_confidence <= MIN_CONFIDENCE_RANGE[0]:
+            return False
+        return self.confidence < min_confidence or self.likely_child
 
 
 @dataclass
@@ -108,9 +112,9 @@ class FaceGenderPipeline:
                 faces = []
                 if boxes:
                     crops = [crop_face(images[r], box.scaled(1 / r), spec) for box, r in zip(boxes, sources)]
-                    probabilities = classifier.probabilities(to_input(crops, spec))
+                    probabilities, likely_child = classifier.classify(to_input(crops, spec))
                     scores = [dict(zip(spec.labels, map(float, row))) for row in probabilities]
-                    faces = [Face(box, face_scores) for box, face_scores in zip(boxes, scores)]
+                    faces = [Face(box, face_scores, bool(child)) for box, face_scores, child in zip(boxes, scores, likely_child)]
         return Analysis(*upload.size, faces, dict(timings))
 
 

@@ -46,8 +46,13 @@ class Face(Closed):
     gender: Gender = Field(description="the more probable label, given even when the face is uncertain")
     confidence: float = Field(ge=0.5, le=1, description="the probability of `gender` (calibrated)")
     uncertain: bool = Field(
-        description="true when `confidence` is below `min_confidence`: the model cannot tell at the certainty asked "
-        "for, and `gender` is a guess. Show the face as uncertain rather than as female or male."
+        description="true when `confidence` is below `min_confidence`, or the face is `likely_child` (unless "
+        "`min_confidence` is 0.5, which answers every face): `gender` is a guess. Show the face as uncertain rather "
+        "than as female or male."
+    )
+    likely_child: bool = Field(
+        description="the model's age signal says this face is likely under 10, where its gender labels are often "
+        "wrong however confident; such a face is `uncertain`",
     )
     scores: Scores = Field(description="the probability of each label; they sum to 1")
 
@@ -77,6 +82,7 @@ FACES_EXAMPLE = {
             "gender": "female",
             "confidence": 0.9999,
             "uncertain": False,
+            "likely_child": False,
             "scores": {"female": 0.9999, "male": 0.0001},
         }
     ],

@@ -564,6 +564,21 @@ def test_tracking_uncertain_below_min_confidence(server, page):
     assert not any(face["uncertain"] for face in page.evaluate(track, [None])), "an older API: never uncertain"
 
 
+def test_tracking_shows_a_face_the_api_flags_as_a_likely_child_as_uncertain(server, page):
+    page.goto(f"{server}/")
+    track = """async (flags) => {
+        const { FaceTracker } = await import('/tracking.js');
+        const tracker = new FaceTracker();
+        return flags.map(([likely_child, uncertain], i) => tracker.update([{ box: { x: 10, y: 10, width: 80, height: 80 },
+            scores: { female: 0.03, male: 0.97 }, likely_child, uncertain }], 200 * i, 0.9)[0]);
+    }"""
+    # sure of "male" throughout: flagged, flagged, then the flag gone; at min_confidence 0.5 the API
+    # keeps the flag but answers (uncertain false), and so does the page
+    shown = page.evaluate(track, [[True, True], [True, True], [False, False], [True, False]])
+    assert [face["uncertain"] for face in shown] == [True, True, False, False]
+    assert len({face["id"] for face in shown}) == 1 and all(face["gender"] == "male" for face in shown)
+
+
 def test_tracking_keeps_crossing_faces_apart(server, page):
     page.goto(f"{server}/")
     frames = [(200 * i, [detection(60 + 30 * i, 200, 60, 0.9), detection(540 - 30 * i, 210, 60, 0.1)]) for i in range(17)]

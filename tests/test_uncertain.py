@@ -136,3 +136,36 @@ def test_the_seed_endpoint_keeps_labelling_uncertain_faces(client, environment):
     after = [analyse(client, photo, "/predictModel")["faces"] for photo in photos]
     assert after == before
     assert [faces["face1"]["gender"] for faces in after] == [gender_of(photo).capitalize() for photo in photos]
+
+
+CHILD = FACE_PHOTOS[0].parent.parent / "child_face.jpg"
+
+
+def test_a_likely_child_is_uncertain_however_confident_except_when_every_face_is_answered(client):
+    [child] = analyse(client, CHILD)["faces"]
+    assert child["likely_child"] is True and child["uncertain"] is True
+    assert child["confidence"] >= 0.9, "the flag, not a low confidence, is what makes it uncertain"
+    [answered] = analyse(client, CHILD, min_confidence=0.5)["faces"]
+    assert answered["likely_child"] is True and answered["uncertain"] is False
+    assert answered["gender"] == child["gender"] and answered["scores"] == child["scores"]
+    for photo in FACE_PHOTOS:  # adults
+        [face] = analyse(client, photo)["faces"]
+        assert face["likely_child"] is False, photo.name
+
+
+def test_the_flag_follows_the_cut_in_the_model_file(client, monkeypatch):
+    classifier = app_module.pipeline.classifier
+    assert classifier.info["child_flag"]["cut"] == classifier.child_cut
+    monkeypatch.setattr(classifier, "child_cut", 0.0)  # every face a child
+    assert analyse(client)["faces"][0]["likely_child"] is True
+    monkeypatch.setattr(classifier, "child_cut", 1.01)  # none
+    [face] = analyse(client, CHILD)["faces"]
+    assert face["likely_child"] is False and face["uncertain"] is (face["confidence"] < analyse(client, CHILD)["min_confidence"])
+
+
+def test_a_model_file_without_the_flag_flags_no_face():
+    lfw_only = GenderClassifier(Settings.from_env().model_path.with_name("gender-mobilenet-v2-lfw.onnx"))
+    assert lfw_only.child_cut is None
+    pipeline = FaceGenderPipeline(dataclasses.replace(Settings.from_env(), model_path=lfw_only.path))
+    [face] = pipeline.analyze(CHILD.read_bytes(), "hog", 1, 640).faces
+    assert face.likely_child is False

@@ -203,3 +203,11 @@ def test_audited_labels_replace_the_published_ones_and_nothing_else():
              yardstick.Photo(Path("b.jpg"), "male", "utkface 13+ (validation people)", True)]
     assert [p.gender for p in yardstick.with_audited_labels(items)] == ["male", "male"]
     assert [p.gender for p in items] == ["female", "male"]
+
+
+def test_a_face_flagged_as_a_likely_child_is_answered_only_when_every_face_is():
+    genders = ["male", "male", "female"]
+    answers = [("male", 0.99, True), ("male", 0.95, False), ("male", 0.9)]  # the peer's answers carry no flag
+    assert yardstick.answered(genders, answers, 0.5) == pytest.approx((100, 200 / 3))
+    assert yardstick.answered(genders, answers, 0.9) == pytest.approx((200 / 3, 50))
+    assert yardstick.risk_coverage(genders, answers)[0] == pytest.approx((100 / 3, 100)), "the flagged face ranks last"
