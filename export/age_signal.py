@@ -85,6 +85,32 @@ def with_child_output(model: onnx.ModelProto, probe: Logistic) -> onnx.ModelProt
     return model
 
 
+def flag_table(p_child: np.ndarray, answered: np.ndarray, correct: np.ndarray, groups: dict[str, np.ndarray]) -> dict:
+    """Per cut (and none), per group: share flagged, share answered with flagged faces uncertain,
+    accuracy of those answers; printed as a markdown table and returned."""
+    print("| p(child) cut | " + " | ".join(f"{g}: flagged, answered → right" for g in groups) + " |")
+    print("|" + " --- |" * (1 + len(groups)))
+    report = {}
+    for cut in (1.01, *CUT_GRID):
+        flagged = p_child >= cut
+        kept = answered & ~flagged
+        name = "none" if cut > 1 else f"{cut:.2f}"
+        report[name] = {g: {"flagged": round(100 * float(flagged[m].mean()), 2), "answered": round(100 * float(kept[m].mean()), 2),
+                            "accuracy": round(100 * float(correct[kept & m].mean()), 2)} for g, m in groups.items()}
+        print(f"| {name} | " + " | ".join(f"{r['flagged']:.1f}%, {r['answered']:.1f}% → {r['accuracy']:.2f}"
+                                         for r in report[name].values()) + " |")
+    return report
+
+
+def write_child_flag(path: Path, probe: Logistic, flag: dict) -> None:
+    """The probe into the file's graph (with_child_output) and `flag` into model_info["child_flag"]."""
+    model = with_child_output(onnx.load(str(path)), probe)
+    info = json.loads({p.key: p.value for p in model.metadata_props}[INFO_KEY])
+    info["child_flag"] = flag
+    onnx.save(model, str(path))
+    set_metadata(path, {INFO_KEY: json.dumps(info, sort_keys=True)})
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", type=Path)
@@ -115,30 +141,16 @@ def main(argv: list[str] | None = None) -> None:
               **{f"{name} 10+": ~child & (origin == name) for name in sorted(set(origin))}}
     print(f"{len(train)} training photos with an age ({int(sum(s.age_bin in CHILD_BINS for s in train))} children), "
           f"{len(validation)} validation faces; answered = confidence >= {min_confidence}")
-    print("| p(child) cut | " + " | ".join(f"{g}: flagged, answered → right" for g in groups) + " |")
-    print("|" + " --- |" * (1 + len(groups)))
-    report = {}
-    for cut in (1.01, *CUT_GRID):
-        flagged = p_child >= cut
-        kept = answered & ~flagged
-        row = {g: {"flagged": round(100 * float(flagged[m].mean()), 2), "answered": round(100 * float(kept[m].mean()), 2),
-                   "accuracy": round(100 * float(correct[kept & m].mean()), 2)} for g, m in groups.items()}
-        report["none" if cut > 1 else f"{cut:.2f}"] = row
-        print(f"| {'none' if cut > 1 else f'{cut:.2f}'} | " + " | ".join(
-            f"{r['flagged']:.1f}%, {r['answered']:.1f}% → {r['accuracy']:.2f}" for r in row.values()) + " |")
-
+    report = flag_table(p_child, answered, correct, groups)
     if args.write:
         cut = lowest_cut(p_child[~child], answered[~child])
         if cut is None:
             raise SystemExit(f"no cut costs at most {MAX_ADULT_COST} point of the adults answered: no flag written")
-        model = with_child_output(onnx.load(str(args.model)), probe)
-        info = json.loads({p.key: p.value for p in model.metadata_props}[INFO_KEY])
-        info["child_flag"] = {"output": CHILD_OUTPUT, "cut": cut,
-                              "rule": f"lowest cut costing at most {MAX_ADULT_COST} point of the adult validation faces "
-                                      f"answered at min_confidence {min_confidence}",
-                              "validation": {"none": report["none"], "at the cut": report[f"{cut:.2f}"]}}
-        onnx.save(model, str(args.model))
-        set_metadata(args.model, {INFO_KEY: json.dumps(info, sort_keys=True)})
+        write_child_flag(args.model, probe, {
+            "output": CHILD_OUTPUT, "cut": cut,
+            "rule": f"lowest cut costing at most {MAX_ADULT_COST} point of the adult validation faces answered at "
+                    f"min_confidence {min_confidence}",
+            "validation": {"none": report["none"], "at the cut": report[f"{cut:.2f}"]}})
         print(f"child flag (cut {cut}) written into {args.model}")
 
 
