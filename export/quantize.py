@@ -29,7 +29,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from export.data import FaceCrops, detect_all, load_samples, split, training_boxes
 from export.evaluate import DEFAULT_CACHE, latency_ms, metrics_by_source, predict
-from function.inference import INFO_KEY, GenderClassifier
+from function.inference import CHILD_OUTPUT, INFO_KEY, GenderClassifier
 from function.preprocess import to_input
 
 MAX_ACCURACY_DROP = 0.2  # points of validation accuracy and of balanced accuracy
@@ -102,6 +102,24 @@ def set_metadata(path: Path, values: dict[str, str]) -> None:
     onnx.save(proto, str(path))
 
 
+def save_without_child_head(source: Path, out: Path) -> None:
+    """The graph without export.age_signal's child head, which is fitted again on the int8 file's
+    own features: every node and weight that only fed that output is dropped."""
+    model = onnx.load(str(source))
+    graph = model.graph
+    for output in [o for o in graph.output if o.name == CHILD_OUTPUT]:
+        graph.output.remove(output)
+    needed = {o.name for o in graph.output}
+    for node in reversed(list(graph.node)):
+        if needed.intersection(node.output):
+            needed.update(node.input)
+        else:
+            graph.node.remove(node)
+    for weight in [w for w in graph.initializer if w.name not in needed]:
+        graph.initializer.remove(weight)
+    onnx.save(model, str(out))
+
+
 def face_inputs(crops: FaceCrops) -> np.ndarray:
     return to_input([crops.crop(i) for i in range(len(crops))], crops.spec)
 
@@ -132,8 +150,9 @@ def main(argv: list[str] | None = None) -> None:
     shuffled = random.Random(0).sample(training, len(training))
     calibration = face_inputs(FaceCrops(args.data, shuffled[: args.calibration_faces], boxes, spec, labels))
     with tempfile.TemporaryDirectory() as scratch:
-        prepared = Path(scratch) / "prepared.onnx"
-        quant_pre_process(str(args.model), str(prepared))
+        source, prepared = Path(scratch) / "source.onnx", Path(scratch) / "prepared.onnx"
+        save_without_child_head(args.model, source)
+        quant_pre_process(str(source), str(prepared))
         keep_float = []
         if args.float_layers:
             probe = FaceCrops(args.data, shuffled[args.calibration_faces :][: args.probe_faces], boxes, spec, labels)
@@ -157,6 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     crops = FaceCrops(args.data, validation, boxes, spec, labels)
     before, after = validation_metrics(original, crops), validation_metrics(GenderClassifier(args.out), crops)
     info = json.loads(source_metadata[INFO_KEY])
+    info.pop("child_flag", None)
     info.update(name=f"{info['name']}-int8", metrics={**info.get("metrics", {}), "validation": after},
                 quantization=f"int8 static QDQ per channel, calibrated on {len(calibration)} training faces, "
                              f"from {args.model.name}; float: {', '.join(float_nodes)}")

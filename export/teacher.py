@@ -1,7 +1,8 @@
 """The distillation teacher: per photo, the probability that its labelled face is a man's,
 from two models that learned faces in different ways, cached for export.train --teacher-probs.
 
-    python -m export.teacher --data ../shared/data --model-share 0    # the regression alone (2.0.0's teacher)
+    python -m export.teacher --data ../shared/data --model-share 0    # the regression alone, all four sources (3.2.0's)
+    python -m export.teacher --data ../shared/data --model-share 0 --sources lfw,utkface    # 2.0.0's and 2.1.0's
     python -m export.teacher --data ../shared/data --model-share 0 --pool-named-people    # pooled per LFW person
 
 - A logistic regression on dlib's face-recognition embeddings (export.embeddings: a ResNet
@@ -39,7 +40,8 @@ import numpy as np
 import torch
 from PIL import ImageOps
 
-from export.data import FaceCrops, balancing_weights, detect_all, load_samples, people_of, person_folds, split, training_boxes
+from export.data import (SOURCES, FaceCrops, balancing_weights, detect_all, load_samples, people_of, person_folds, split,
+                         training_boxes)
 from export.embeddings import embed_all, embedding_photo
 from export.evaluate import DEFAULT_CACHE, metrics_by_source
 from export.identities import EMBEDDINGS_CACHE
@@ -133,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, nargs="+", default=[Path("function/models/gender-mobilenet-v2-lfw.onnx")],
                         help="our half of the teacher: an ONNX model no validation person was trained on, or N models, "
                              "the i-th trained without fold i of N (export.train --leave-out-fold i/N)")
+    parser.add_argument("--sources", default=",".join(SOURCES), help="comma-separated: the sources fitted on and answered for")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="detected boxes (JSON)")
     parser.add_argument("--embeddings", type=Path, default=EMBEDDINGS_CACHE, help="cached face embeddings (.npz)")
     parser.add_argument("--out", type=Path, default=TEACHER_CACHE)
@@ -141,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
 
-    samples = load_samples(args.data)
+    samples = load_samples(args.data, tuple(args.sources.split(",")))
     boxes, _ = training_boxes(samples, detect_all(args.data, samples, args.cache))
     train, _ = split(samples)
     embeddings = embed_all(args.data, train, boxes, args.embeddings)

@@ -183,6 +183,9 @@ def test_int8_copy_of_our_float_model(data_root, tmp_path):
     original, int8 = GenderClassifier(FLOAT_MODEL_PATH), GenderClassifier(out)
     assert int8.spec == original.spec and int8.temperature == original.temperature
     assert int8.info["name"] == original.info["name"] + "-int8" and "int8" in int8.info["quantization"]
+    # the float file's child head is left out, to be fitted again on the int8 file's own features
+    assert original.child_cut is not None and int8.child_cut is None and "child_flag" not in int8.info
+    assert [o.name for o in int8.session.get_outputs()] == ["logits"]
     # the first convolution and the two the sensitivity sweep found stay float
     assert int8.info["quantization"].split("float: ")[1].count("Conv") == 3
     assert out.stat().st_size < 0.5 * FLOAT_MODEL_PATH.stat().st_size
