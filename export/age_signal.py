@@ -29,7 +29,7 @@ from onnx import helper, numpy_helper
 
 from export.data import CHILD_BINS, FaceCrops, audited_genders, detect_all, load_samples, split, training_boxes
 from export.evaluate import DEFAULT_CACHE, predict
-from export.quantize import set_metadata
+from export.quantize import set_metadata, without_child_head
 from export.teacher import Logistic, fit_logistic
 from function.inference import CHILD_OUTPUT, INFO_KEY, GenderClassifier
 from function.preprocess import to_input
@@ -70,11 +70,7 @@ def lowest_cut(p_child: np.ndarray, answered: np.ndarray, max_cost: float = MAX_
 def with_child_output(model: onnx.ModelProto, probe: Logistic) -> onnx.ModelProto:
     """The graph with CHILD_OUTPUT, p(child) of shape (N, 1), computed from the pooled features;
     a head written before is replaced."""
-    graph = model.graph
-    for items, name_of in ((graph.node, lambda n: n.output[0]), (graph.initializer, lambda i: i.name),
-                           (graph.output, lambda o: o.name)):
-        for item in [i for i in items if name_of(i) in (*HEAD, CHILD_OUTPUT)]:
-            items.remove(item)
+    graph = without_child_head(model).graph
     weight, bias, logit = HEAD
     graph.initializer.extend([numpy_helper.from_array(probe.weights.astype(np.float32).reshape(-1, 1), weight),
                               numpy_helper.from_array(np.array([probe.bias], np.float32), bias)])

@@ -102,10 +102,9 @@ def set_metadata(path: Path, values: dict[str, str]) -> None:
     onnx.save(proto, str(path))
 
 
-def save_without_child_head(source: Path, out: Path) -> None:
-    """The graph without export.age_signal's child head, which is fitted again on the int8 file's
-    own features: every node and weight that only fed that output is dropped."""
-    model = onnx.load(str(source))
+def without_child_head(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The graph without export.age_signal's child head (CHILD_OUTPUT): every node and weight
+    that only fed that output is dropped. The int8 copy gets its own head, fitted on its features."""
     graph = model.graph
     for output in [o for o in graph.output if o.name == CHILD_OUTPUT]:
         graph.output.remove(output)
@@ -117,7 +116,7 @@ def save_without_child_head(source: Path, out: Path) -> None:
             graph.node.remove(node)
     for weight in [w for w in graph.initializer if w.name not in needed]:
         graph.initializer.remove(weight)
-    onnx.save(model, str(out))
+    return model
 
 
 def face_inputs(crops: FaceCrops) -> np.ndarray:
@@ -151,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     calibration = face_inputs(FaceCrops(args.data, shuffled[: args.calibration_faces], boxes, spec, labels))
     with tempfile.TemporaryDirectory() as scratch:
         source, prepared = Path(scratch) / "source.onnx", Path(scratch) / "prepared.onnx"
-        save_without_child_head(args.model, source)
+        onnx.save(without_child_head(onnx.load(str(args.model))), str(source))
         quant_pre_process(str(source), str(prepared))
         keep_float = []
         if args.float_layers:
