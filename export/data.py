@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ PEOPLE_DIR = Path(__file__).with_name("people")  # <source>.csv: photo -> person
 AGE_BINS = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70")  # FairFace's
 CHILD_BINS = ("0-2", "3-9")
 LABEL_AUDIT = Path(__file__).with_name("label-audit.csv")
+# FairFace's training photos are too large for the shared data: docs/training.md says how to place them here.
+FAIRFACE_TRAIN_PHOTOS = Path(os.environ.get("FAIRFACE_TRAIN_PHOTOS", Path(__file__).resolve().parents[1] / "runs" / "fairface-train"))
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,11 @@ class Source:
     tight_crops: bool  # faces fill the photo: detect on a bordered copy
     photo_size: tuple[int, int]  # nominal: where the labelled face's centre is looked for
     has_identities: bool  # labels.csv names each photo's person; otherwise export.identities finds them
+    photos: Path | None = None  # where its photos lie when not beside its labels.csv
+    people_with: tuple[str, ...] = ()  # sources sharing people with it: export.identities finds people over them together
+    # Aligned face chips put every face in one place: the reference detector looks at this many of
+    # them (a fixed draw) and the rest take the median of its boxes, at a fraction of the cost.
+    detect_sample: int | None = None
 
 
 SOURCES = {
@@ -46,6 +54,8 @@ SOURCES = {
     "utkface": Source("utkface", True, (200, 200), False),
     "fairface": Source("fairface", True, (224, 224), False),
     "allage": Source("allage", True, (160, 200), False),
+    "fairface-train": Source("fairface-train", True, (224, 224), False, photos=FAIRFACE_TRAIN_PHOTOS,
+                             people_with=("fairface",), detect_sample=1000),
 }
 LFW_VARIANT_SIZES = {"deepfunneled": (250, 250), "original150": (150, 150)}
 
@@ -62,7 +72,7 @@ class Sample:
 
     @property
     def origin(self) -> Source:
-        return SOURCES[self.source.split("-")[0]]
+        return SOURCES.get(self.source) or SOURCES[self.source.split("-")[0]]  # lfw-<variant> is LFW
 
     @property
     def photo_size(self) -> tuple[int, int]:
@@ -86,16 +96,47 @@ def _rows(data: Path, source: str) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def load_samples(data: Path, sources: tuple[str, ...] = tuple(SOURCES)) -> list[Sample]:
-    """Every labelled photo of these sources that is present under the data root."""
+def photo_file(data: Path, path: str) -> Path:
+    """The file of a photo named by its path under the data root (<source>/...), wherever its source keeps it."""
+    source, inside = path.split("/", 1)
+    photos = SOURCES[source].photos
+    return photos / inside if photos else data / path
+
+
+class MissingPhotos(SystemExit):
+    """A source lists photos that are not where it keeps them."""
+
+
+def _check_photos(source: str, rows: list[dict]) -> None:
+    folder = SOURCES[source].photos
+    missing = [row["path"] for row in rows if not (folder / row["path"]).is_file()]
+    if missing:
+        raise MissingPhotos(f"{source}: {len(missing)} of the {len(rows)} photos its labels.csv lists are not under {folder} "
+                            f"(first: {missing[0]}). docs/training.md says how to get them; FAIRFACE_TRAIN_PHOTOS names "
+                            f"another folder holding train/N.jpg; or leave the source out with --sources.")
+
+
+def load_samples(data: Path, sources: tuple[str, ...] | None = None) -> list[Sample]:
+    """Every labelled photo of these sources under the data root. A source kept apart from its
+    labels (SOURCES[...].photos) must have every photo there when named; by default (None, every
+    source) one whose photos are absent is left out, with a line saying so."""
     samples = []
-    for source in sources:
-        for row in _rows(data, source):
+    for source in sources or tuple(SOURCES):
+        rows = _rows(data, source)
+        if rows and SOURCES[source].photos:
+            try:
+                _check_photos(source, rows)
+            except MissingPhotos as missing:
+                if sources:
+                    raise
+                print(f"left out: {missing}", flush=True)
+                continue
+        for row in rows:
             path = f"{source}/{row['path']}"
             if source == "lfw":
                 samples.append(Sample(path, f"lfw-{row['variant']}", row["gender"], person=row["person"]))
             else:
-                age = -1 if source == "fairface" else int(row["age"])  # FairFace gives bins only
+                age = -1 if source.startswith("fairface") else int(row["age"])  # FairFace gives bins only
                 samples.append(Sample(path, source, row["gender"], age=age, age_bin=row["age"] if age < 0 else age_bin(age),
                                       race=row.get("race", "")))
     return samples
@@ -115,15 +156,27 @@ def bordered(image: Image.Image) -> tuple[Image.Image, int]:
 def _detect(args: tuple[str, str, bool]) -> tuple[str, list[list[int]]]:
     """All boxes the serving detector (default settings) finds, in the photo's own pixels."""
     root, rel, tight = args
-    image, pad = bordered(open_rgb(Path(root) / rel)) if tight else (open_rgb(Path(root) / rel), 0)
+    file = photo_file(Path(root), rel)
+    image, pad = bordered(open_rgb(file)) if tight else (open_rgb(file), 0)
     boxes = detect_faces(image)
     return rel, [[b.left - pad, b.top - pad, b.right - pad, b.bottom - pad] for b in boxes]
 
 
+def to_detect(samples: list[Sample]) -> list[Sample]:
+    """The photos the detector looks at: all, but for sources of aligned chips a fixed draw (Source.detect_sample)."""
+    chosen = []
+    for source in dict.fromkeys(s.source for s in samples):
+        photos = [s for s in samples if s.source == source]  # in labels.csv's order
+        sample = SOURCES[source].detect_sample if source in SOURCES else None
+        chosen += random.Random(f"{SPLIT_SEED}-{source}").sample(photos, sample) if sample and len(photos) > sample else photos
+    return chosen
+
+
 def detect_all(data: Path, samples: list[Sample], cache: Path, processes: int = 2) -> dict[str, list[list[int]]]:
-    """Boxes per photo, detected once and cached as JSON; a rerun detects only what is missing."""
+    """Boxes per photo, detected once and cached as JSON; a rerun detects only what is missing.
+    Photos of aligned chips outside their source's draw are not detected (to_detect)."""
     found = json.loads(cache.read_text()) if cache.exists() else {}
-    todo = [(str(data), s.path, s.origin.tight_crops) for s in samples if s.path not in found]
+    todo = [(str(data), s.path, s.origin.tight_crops) for s in to_detect(samples) if s.path not in found]
     if todo:
         print(f"detecting faces in {len(todo)} photos with {processes} processes", flush=True)
         # spawn, not fork: a forked child inherits the locks of the parent's detection threads
@@ -151,7 +204,7 @@ def fallback_boxes(samples: list[Sample], found: dict[str, list[list[int]]]) -> 
     """Per source, the median detected box: where its centred faces usually are."""
     result = {}
     for source in sorted({s.source for s in samples}):
-        boxes = [face_box(found[s.path], s.photo_size) for s in samples if s.source == source and found[s.path]]
+        boxes = [face_box(found[s.path], s.photo_size) for s in samples if s.source == source and found.get(s.path)]
         result[source] = Box(*(round(median(getattr(b, k) for b in boxes)) for k in ("left", "top", "right", "bottom")))
     return result
 
@@ -243,7 +296,20 @@ def split(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
     validation = _lfw_validation(samples, rng) | _utkface_validation(samples, rng)
     for source in ("fairface", "allage"):
         validation |= _stratified_validation(samples, source)
-    return [s for s in samples if s.path not in validation], [s for s in samples if s.path in validation]
+    held = _held_with_validation_people(samples, validation)
+    return [s for s in samples if s.path not in validation | held], [s for s in samples if s.path in validation]
+
+
+def _held_with_validation_people(samples: list[Sample], validation: set[str]) -> set[str]:
+    """Photos of a source that shares people with others (Source.people_with) whose person, found
+    over them together, has a validation photo. They stay out of training, and out of validation
+    too, so that validation and its figures stay the photos they were."""
+    held: set[str] = set()
+    for source in {s.source for s in samples if s.source in SOURCES and SOURCES[s.source].people_with}:
+        person = identities(source)
+        seen = {person[path] for path in validation if path in person}
+        held |= {s.path for s in samples if s.source == source and person.get(s.path, s.path) in seen}
+    return held
 
 
 def people_of(samples: list[Sample]) -> list[str]:
@@ -341,7 +407,7 @@ class FaceCrops:
     def crops(self, index: int, specs: tuple[ModelSpec, ...]) -> list[Image.Image]:
         """The face cut at each spec's size from one decode of its photo, jittered and augmented alike."""
         sample = self.samples[index]
-        image = open_rgb(self.data / sample.path)
+        image = open_rgb(photo_file(self.data, sample.path))
         box = self.boxes[sample.path]
         if self.augment_seed is None:
             return [crop_face(image, box, spec) for spec in specs]
@@ -362,6 +428,6 @@ def training_boxes(samples: list[Sample], found: dict[str, list[list[int]]]) -> 
     fallback = fallback_boxes(samples, found)
     boxes, detected = {}, {}
     for s in samples:
-        box = face_box(found[s.path], s.photo_size)
+        box = face_box(found.get(s.path, []), s.photo_size)
         boxes[s.path], detected[s.path] = box or fallback[s.source], box is not None
     return boxes, detected

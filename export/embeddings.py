@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dlib
 import numpy as np
-from export.data import Sample, bordered, open_rgb
+from export.data import Sample, bordered, open_rgb, photo_file
 from function.faces import Box
 
 _models = None  # per worker process: (5-point landmark predictor, face encoder)
@@ -24,7 +24,8 @@ def embedding_photo(sample: Sample) -> str:
 def _embed(args: tuple[str, str, bool, tuple[int, int, int, int]]) -> tuple[str, np.ndarray]:
     """What face_recognition.face_encodings(model="small") computes, for one known box."""
     root, rel, pad_tight_crop, (left, top, right, bottom) = args
-    image, pad = bordered(open_rgb(Path(root) / rel)) if pad_tight_crop else (open_rgb(Path(root) / rel), 0)
+    file = photo_file(Path(root), rel)
+    image, pad = bordered(open_rgb(file)) if pad_tight_crop else (open_rgb(file), 0)
     global _models
     if _models is None:
         import face_recognition_models as files  # warns about pkg_resources: only where embeddings are made

@@ -3,8 +3,11 @@ whose dlib face embeddings lie closer than a threshold, each among the other's f
 neighbours, are linked, and each connected group is taken as one person. The threshold was
 chosen on LFW, whose identities are known (--lfw-table prints the evidence). Writes
 export/people/<source>.csv, which export.data.split reads to keep every person on one side.
+A source that shares people with others (Source.people_with) is grouped over them together:
+its file lists their photos too.
 
     python -m export.identities --data ../shared/data --source fairface
+    python -m export.identities --data ../shared/data --source fairface-train   # with ../fairface
 """
 
 from __future__ import annotations
@@ -93,11 +96,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lfw-table", action="store_true", help="also print how each threshold links LFW's known people")
     args = parser.parse_args(argv)
 
-    samples = load_samples(args.data, ("lfw", args.source) if args.lfw_table else (args.source,))
+    together = (*SOURCES[args.source].people_with, args.source)
+    samples = load_samples(args.data, ("lfw", *together) if args.lfw_table else together)
     boxes, _ = training_boxes(samples, detect_all(args.data, samples, args.cache))
     if args.lfw_table:
         print_lfw_table(args.data, samples, boxes)
-    photos = [s for s in samples if s.source == args.source]
+    photos = [s for s in samples if s.source in together]
     embeddings = embed_all(args.data, photos, boxes, EMBEDDINGS_CACHE)
     pairs = mutual_neighbour_pairs(np.stack([embeddings[s.path] for s in photos]), args.threshold, args.neighbours)
     groups = connected_groups(len(photos), pairs)

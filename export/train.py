@@ -8,6 +8,7 @@
     python -m export.teacher --data ../shared/data && python -m export.train ... --teacher-probs runs/cache/teacher.json
     python -m export.train ... --teacher-embeddings runs/cache/embeddings.npz    # also learn dlib's face embeddings
     python -m export.train ... --out runs/fold0 --leave-out-fold 0/2    # half of an out-of-fold teacher (export.teacher)
+    python -m export.train <the same arguments> --resume                # go on from where a cut-off run stopped
 
 Each epoch draws its photos at random (export.data.balancing_weights): within each source and
 age bin, women and men equally likely, so neither "looks like LFW" nor "old" comes to mean
@@ -21,7 +22,10 @@ face-recognition embedding (cosine loss): the features then carry what a ResNet 
 ~3 million faces tells apart, not just one probability. The head is not saved or served.
 
 Writes <out>/best.pt ({state_dict, spec, info}: the epoch with the best selection score, with
-its fitted temperature and validation metrics) and <out>/log.json. Export it with
+its fitted temperature and validation metrics) and <out>/log.json. Every --checkpoint-every
+steps and at each epoch's end it also writes <out>/last.pt: weights, optimiser, schedule, random
+state and the place in the epoch's draw, so that the same command with --resume, after a cut at
+any point, goes on as if never stopped (each epoch's draw and augmentations follow from the seed). Export it with
 `python -m export.onnx --checkpoint <out>/best.pt --out function/models/<name>.onnx`.
 """
 
@@ -38,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset
 
 from export.data import (CHILD_BINS, SOURCES, FaceCrops, Sample, balancing_weights, detect_all, load_samples, people_of,
                          person_folds, photos_sha256, split, training_boxes)
@@ -177,6 +181,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--train-limit", type=int, help="train on this many random training photos (quick runs)")
     parser.add_argument("--val-limit", type=int, help="validate on this many random validation photos (quick runs)")
     parser.add_argument("--max-steps", type=int, help="stop each epoch after this many steps (smoke test)")
+    parser.add_argument("--resume", action="store_true", help="go on from <out>/last.pt, if there is one (same arguments)")
+    parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between writes of <out>/last.pt")
     args = parser.parse_args(argv)
     if args.teacher and args.teacher_probs:
         parser.error("--teacher and --teacher-probs: choose one teacher")
@@ -239,13 +245,26 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
 
 
-def train_epoch(model: nn.Module, loader: DataLoader, steps: int, optimizer, scheduler, args: argparse.Namespace,
-                targets: Targets, teacher: nn.Module | None, embedding_head: nn.Module | None, epoch: int) -> None:
+def epoch_draw(weights: np.ndarray, seed: int, epoch: int) -> list[int]:
+    """The photos of one epoch, drawn with replacement by weight; the same for the same seed and epoch."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.multinomial(torch.as_tensor(weights), len(weights), replacement=True, generator=generator).tolist()
+
+
+def save_atomically(state: dict, path: Path) -> None:
+    """A cut while writing leaves the previous file whole."""
+    partial = path.with_suffix(".partial")
+    torch.save(state, partial)
+    partial.replace(path)
+
+
+def train_epoch(model: nn.Module, loader: DataLoader, steps: range, optimizer, scheduler, args: argparse.Namespace,
+                targets: Targets, teacher: nn.Module | None, embedding_head: nn.Module | None, epoch: int, checkpoint) -> None:
+    """Steps `steps` of an epoch (the loader starts at the first of them); checkpoint(step) after
+    every --checkpoint-every'th."""
     model.train()
     started, running, loss_fn = time.time(), 0.0, nn.CrossEntropyLoss()
-    for step, (index, x, *teacher_x, y) in enumerate(loader):
-        if step >= steps:
-            break
+    for step, (index, x, *teacher_x, y) in zip(steps, loader):
         x = x.contiguous(memory_format=torch.channels_last)
         pooled = model.pooled_features(x)
         logits = model.classifier(pooled)
@@ -266,8 +285,10 @@ def train_epoch(model: nn.Module, loader: DataLoader, steps: int, optimizer, sch
         scheduler.step()
         running += loss.item()
         if (step + 1) % 50 == 0:
-            print(f"  epoch {epoch} step {step + 1}/{steps} loss {running / 50:.4f} ({time.time() - started:.0f} s)", flush=True)
+            print(f"  epoch {epoch} step {step + 1}/{steps.stop} loss {running / 50:.4f} ({time.time() - started:.0f} s)", flush=True)
             running = 0.0
+        if (step + 1) % args.checkpoint_every == 0 and step + 1 < steps.stop:
+            checkpoint(step + 1)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -298,20 +319,40 @@ def main(argv: list[str] | None = None) -> dict:
     model = load_model(start) if start else gender_mobilenet_v2(len(LABELS)).to(memory_format=torch.channels_last)
     trained = list(model.parameters()) + (list(embedding_head.parameters()) if embedding_head else [])
     optimizer = torch.optim.AdamW(trained, lr=args.lr, weight_decay=args.weight_decay)
-    generator = torch.Generator().manual_seed(args.seed + first_epoch)
-    sampler = WeightedRandomSampler(balancing_weights(train_samples).tolist(), len(train_samples), replacement=True,
-                                    generator=generator)
-    loader = DataLoader(Numbered(train_set), batch_size=args.batch_size, sampler=sampler, drop_last=True,
-                        num_workers=args.workers, persistent_workers=False,
-                        multiprocessing_context="spawn" if args.workers else None)  # see data.detect_all
-    steps_per_epoch = min(len(loader), args.max_steps or len(loader))
+    weights = balancing_weights(train_samples)
+    steps_per_epoch = min(len(train_samples) // args.batch_size, args.max_steps or len(train_samples))
     scheduler = cosine_schedule(optimizer, args.epochs * steps_per_epoch)
     args.out.mkdir(parents=True, exist_ok=True)
-    log, best = [], None
-    for epoch in range(args.epochs):
+    log, best, info, done, first_step = [], None, None, 0, 0
+    last = args.out / "last.pt"
+    if args.resume and last.exists():
+        state = torch.load(last, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if embedding_head is not None:
+            embedding_head.load_state_dict(state["embedding_head"])
+        torch.set_rng_state(state["rng"])
+        log, best, info, done, first_step = state["log"], state["best"], state["info"], state["epoch"], state["step"]
+        print(f"resuming at epoch {done + 1}, step {first_step}", flush=True)
+
+    def checkpoint(epoch: int, step: int) -> None:
+        save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                         "embedding_head": embedding_head.state_dict() if embedding_head is not None else None,
+                         "rng": torch.get_rng_state(), "log": log, "best": best, "info": info, "epoch": epoch, "step": step},
+                        last)
+
+    for epoch in range(done, args.epochs):
         train_set.epoch = first_epoch + epoch
         epoch_start = time.time()
-        train_epoch(model, loader, steps_per_epoch, optimizer, scheduler, args, targets, teacher, embedding_head, epoch + 1)
+        draw = epoch_draw(weights, args.seed, first_epoch + epoch)[first_step * args.batch_size:]
+        # its own generator: the workers' seeds are not drawn from the global one, which a resume restores
+        loader = DataLoader(Numbered(train_set), batch_size=args.batch_size, sampler=draw, drop_last=True,
+                            num_workers=args.workers, persistent_workers=False, generator=torch.Generator().manual_seed(args.seed),
+                            multiprocessing_context="spawn" if args.workers else None)  # see data.detect_all
+        train_epoch(model, loader, range(first_step, steps_per_epoch), optimizer, scheduler, args, targets, teacher,
+                    embedding_head, epoch + 1, lambda step, epoch=epoch: checkpoint(epoch, step))
+        first_step = 0
         logits = logits_of(model, val_set)
         result = validate(logits, val_targets, val_samples)
         log.append({"epoch": epoch + 1, "train_seconds": round(time.time() - epoch_start), "validation": result})
@@ -331,6 +372,7 @@ def main(argv: list[str] | None = None) -> dict:
                 **({"continues": start["info"]} if start else {}),
             })
         (args.out / "log.json").write_text(json.dumps({"epochs": log, "info": info}, indent=1))
+        checkpoint(epoch + 1, 0)
 
     print(f"best epoch {best['epoch']}, temperature {info['temperature']}, ECE {info['metrics']['ece_percent']}, "
           f"wall {round(time.time() - started)} s")

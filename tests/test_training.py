@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -94,6 +95,74 @@ def test_a_source_without_names_is_split_by_the_people_identities_found(data_roo
     assert val_samples and {person[s.path] for s in train_samples}.isdisjoint({person[s.path] for s in val_samples})
 
 
+@pytest.fixture
+def fairface_train(data_root, tmp_path, monkeypatch):
+    """FairFace's training photos as its release lays them out (train/N.jpg), kept apart from the
+    data root's labels, two of them the same person as a FairFace validation photo."""
+    photos = tmp_path / "fairface-img-margin025-trainval"
+    (photos / "train").mkdir(parents=True)
+    root = tmp_path / "data"
+    for source in ("fairface", "fairface-train"):
+        (root / source).mkdir(parents=True)
+    (root / "fairface" / "labels.csv").write_text((data_root / "fairface" / "labels.csv").read_text())
+    (root / "fairface" / "images").symlink_to(data_root / "fairface" / "images")
+    rows = []
+    for i, photo in enumerate(sorted((data_root / "fairface" / "images").glob("*.jpg"))):
+        (photos / "train" / f"{i + 1}.jpg").write_bytes(photo.read_bytes())
+        rows.append(f"train/{i + 1}.jpg,30-39,{'female' if i % 2 else 'male'},White\n")
+    (root / "fairface-train" / "labels.csv").write_text("path,age,gender,race\n" + "".join(rows))
+    monkeypatch.setitem(data.SOURCES, "fairface-train", dataclasses.replace(data.SOURCES["fairface-train"], photos=photos))
+    return root, photos
+
+
+def test_fairface_training_photos_are_read_from_the_releases_layout(fairface_train):
+    root, photos = fairface_train
+    samples = [s for s in data.load_samples(root) if s.source == "fairface-train"]
+    assert samples and all(s.origin.name == "fairface-train" and s.age_bin == "30-39" for s in samples)
+    assert data.photo_file(root, samples[0].path) == photos / "train" / "1.jpg"
+    assert data.FaceCrops(root, samples[:1], {samples[0].path: data.Box(40, 40, 180, 180)}, train.make_spec(32, 0.2),
+                          train.LABELS)[0][0].shape == (3, 32, 32)
+
+
+def test_absent_fairface_training_photos_are_named(fairface_train, capsys):
+    root, photos = fairface_train
+    (photos / "train" / "2.jpg").unlink()
+    with pytest.raises(data.MissingPhotos, match=r"fairface-train: 1 of the \d+ photos .* \(first: train/2.jpg\)"):
+        data.load_samples(root, ("fairface", "fairface-train"))
+    assert not [s for s in data.load_samples(root) if s.source == "fairface-train"]
+    assert "left out: fairface-train: 1 of the" in capsys.readouterr().out
+
+
+def test_fairface_training_photos_of_a_validation_person_stay_out_of_training(fairface_train, monkeypatch, tmp_path):
+    root, _ = fairface_train
+    samples = data.load_samples(root)
+    _, validation = data.split(samples)
+    shown = next(s.path for s in validation if s.source == "fairface")
+    people = tmp_path / "people"
+    people.mkdir()
+    # identities over both FairFace folders: train/1.jpg and train/2.jpg are the validation photo's person
+    (people / "fairface-train.csv").write_text(f"path,identity\n{shown},7\nfairface-train/train/1.jpg,7\n"
+                                               "fairface-train/train/2.jpg,7\nfairface-train/train/3.jpg,8\n")
+    monkeypatch.setattr(data, "PEOPLE_DIR", people)
+    training, validation_now = data.split(samples)
+    assert validation_now == validation  # validation stays the photos it was
+    kept = {s.path for s in training if s.source == "fairface-train"}
+    listed = {s.path for s in samples if s.source == "fairface-train"}
+    assert kept == listed - {"fairface-train/train/1.jpg", "fairface-train/train/2.jpg"}
+
+
+def test_aligned_chips_are_detected_on_a_fixed_draw(monkeypatch):
+    samples = [data.Sample(f"fairface-train/train/{i}.jpg", "fairface-train", "male") for i in range(50)]
+    samples += [data.Sample(f"fairface/images/{i}.jpg", "fairface", "male") for i in range(20)]
+    monkeypatch.setitem(data.SOURCES, "fairface-train", dataclasses.replace(data.SOURCES["fairface-train"], detect_sample=10))
+    chosen = data.to_detect(samples)
+    assert len(chosen) == 30 and chosen == data.to_detect(samples)
+    found = {s.path: [[40, 40, 180, 180 + i]] for i, s in enumerate(chosen)}
+    boxes, detected = data.training_boxes(samples, found)
+    undetected = [s for s in samples if not detected[s.path]]
+    assert len(undetected) == 40 and len({boxes[s.path] for s in undetected}) == 1
+
+
 def test_ages_become_fairfaces_bins():
     assert [data.age_bin(a) for a in (0, 2, 3, 9, 10, 19, 69, 70, 101)] == [
         "0-2", "0-2", "3-9", "3-9", "10-19", "10-19", "60-69", "more than 70", "more than 70"]
@@ -142,6 +211,30 @@ def test_a_run_continues_from_another_runs_weights(data_root, tmp_path):
     with pytest.raises(SystemExit):
         train.main([*common, "--out", str(tmp_path / "third"), "--epochs", "1", "--margin", "0.3",
                     "--init", str(tmp_path / "first" / "best.pt")])
+
+
+def test_a_run_cut_off_and_resumed_ends_as_an_uncut_run(data_root, tmp_path, monkeypatch):
+    common = ["--data", str(data_root), "--cache", str(tmp_path / "boxes.json"), "--input-size", "32", "--epochs", "2",
+              "--batch-size", "2", "--workers", "0", "--checkpoint-every", "2"]
+    uncut = train.main([*common, "--out", str(tmp_path / "uncut")])
+    saves, save = [], train.save_atomically
+
+    def cut_after_the_third_save(state, path):
+        save(state, path)
+        saves.append((state["epoch"], state["step"]))
+        if len(saves) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "save_atomically", cut_after_the_third_save)
+    with pytest.raises(KeyboardInterrupt):
+        train.main([*common, "--out", str(tmp_path / "cut")])
+    monkeypatch.setattr(train, "save_atomically", save)
+    assert saves[-1][1] > 0, "the cut should fall inside an epoch"
+    resumed = train.main([*common, "--out", str(tmp_path / "cut"), "--resume"])
+    weights = [torch.load(tmp_path / run / "best.pt")["state_dict"] for run in ("uncut", "cut")]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert resumed["metrics"] == uncut["metrics"] and resumed["temperature"] == uncut["temperature"]
 
 
 def test_a_run_distils_from_a_teacher(data_root, tmp_path):
