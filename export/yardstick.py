@@ -239,12 +239,17 @@ def fairface_age_masks(items: list[Photo]) -> dict[str, np.ndarray]:
 
 
 def failure_masks(items: list[Photo]) -> dict[str, np.ndarray]:
-    """FairFace per age bin (external, then validation people) and per ethnicity group (validation people 10+)."""
+    """FairFace per age bin (external, then validation people) and per ethnicity group (validation
+    people 10+); UTKFace's teenagers and people over 60 (validation people), whom the model got wrong most."""
     adult = np.array([p.group == "fairface 10+ (validation people)" for p in items])
     races = np.array([p.race for p in items])
     masks = {name: mask for name, mask in set_masks(items).items() if name.startswith(f"{EXTERNAL_FAIRFACE} age")}
     masks.update(fairface_age_masks(items))
     masks.update({f"fairface 10+ (validation people) {r}": adult & (races == r) for r in sorted(set(races[adult]))})
+    utkface = np.array([p.group == "utkface 13+ (validation people)" for p in items])
+    bins = np.array([p.age_bin for p in items])
+    masks["utkface (validation people) age 13-19"] = utkface & (bins == "10-19")
+    masks["utkface (validation people) age 60+"] = utkface & np.isin(bins, ("60-69", AGE_BINS[-1]))
     return masks
 
 

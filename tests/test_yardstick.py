@@ -173,6 +173,9 @@ def test_sets_hold_validation_people_and_fairface_failure_groups():
     assert len(races) == 7 and "fairface 10+ (validation people) East Asian" in races
     for bin_ in data.AGE_BINS:
         assert f"external fairface age {bin_}" in groups and f"fairface (validation people) age {bin_}" in groups
+    teenagers, old = groups["utkface (validation people) age 13-19"], groups["utkface (validation people) age 60+"]
+    assert teenagers.sum() > 30 and old.sum() > 30 and not (teenagers & old).any()
+    assert {items[i].age_bin for i in np.flatnonzero(old)} == {"60-69", "more than 70"}
     for name, mask in groups.items():
         assert {"female", "male"} <= set(genders[mask]), name
         if name in races:
