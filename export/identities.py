@@ -3,8 +3,8 @@ whose dlib face embeddings lie closer than a threshold, each among the other's f
 neighbours, are linked, and each connected group is taken as one person. The threshold was
 chosen on LFW, whose identities are known (--lfw-table prints the evidence). Writes
 export/people/<source>.csv, which export.data.split reads to keep every person on one side.
-A source that shares people with others (Source.people_with) is grouped over them together:
-its file lists their photos too.
+A source that shares people with others (Source.people_with) is grouped together with their
+validation photos (whose people must not be trained on): its file lists those photos too.
 
     python -m export.identities --data ../shared/data --source fairface
     python -m export.identities --data ../shared/data --source fairface-train   # with ../fairface
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.data import PEOPLE_DIR, SOURCES, detect_all, load_samples, training_boxes
+from export.data import PEOPLE_DIR, SOURCES, detect_all, load_samples, split, training_boxes
 from export.embeddings import embed_all
 
 EMBEDDINGS_CACHE = Path("runs/cache/embeddings.npz")
@@ -101,7 +101,9 @@ def main(argv: list[str] | None = None) -> None:
     boxes, _ = training_boxes(samples, detect_all(args.data, samples, args.cache))
     if args.lfw_table:
         print_lfw_table(args.data, samples, boxes)
-    photos = [s for s in samples if s.source in together]
+    # of the sources it shares people with, only their validation photos: the question is whose photos must stay out of training
+    _, validation = split([s for s in samples if s.source in together])
+    photos = [s for s in samples if s.source == args.source] + [s for s in validation if s.source != args.source]
     embeddings = embed_all(args.data, photos, boxes, EMBEDDINGS_CACHE)
     pairs = mutual_neighbour_pairs(np.stack([embeddings[s.path] for s in photos]), args.threshold, args.neighbours)
     groups = connected_groups(len(photos), pairs)
