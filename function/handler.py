@@ -4,9 +4,10 @@ import os
 
 from mangum import Mangum
 
-from function.app import app, pipeline
+from function import service
+from function.app import app
 
 # Lambda's init phase (full CPU, not billed per request) loads the model and detector.
-pipeline.warm_up()
+service.pipeline().warm_up()
 
 handler = Mangum(app, lifespan="off", api_gateway_base_path=os.environ.get("FACES_API_BASE_PATH", "/"))
