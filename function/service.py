@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
-from function.errors import InternalError, ServiceError
-from function.faces import DEFAULT_UPLOAD_DETECTOR, Detector
+from function.errors import InternalError, InvalidRequest, PayloadTooLarge, ServiceError
+from function.faces import DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
 from function.pipeline import Analysis, FaceGenderPipeline
 from function.schemas import FacesResponse
-from function.settings import Settings
+from function.settings import MAX_SIDE_RANGE, MIN_CONFIDENCE_RANGE, UPSAMPLE_RANGE, Settings
 
 log = logging.getLogger("faces")
+# A file read from disk or S3 (not an upload, which FACES_MAX_BODY_BYTES bounds) larger than
+# this is refused unread: 40 megapixels (FACES_MAX_PIXELS) fit in it in any accepted format.
+MAX_PHOTO_BYTES = 200 * 1024 * 1024
+RANGES = {"upsample": UPSAMPLE_RANGE, "max_side": MAX_SIDE_RANGE, "min_confidence": MIN_CONFIDENCE_RANGE}
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,33 @@ class Options:
     upsample: int | None = None
     max_side: int | None = None
     min_confidence: float | None = None
+
+    def __post_init__(self):
+        if self.detector not in DETECTORS:
+            raise InvalidRequest(f"detector: {self.detector!r} is not one of {', '.join(DETECTORS)}.",
+                                 code="invalid_parameter")
+        for name, (low, high) in RANGES.items():
+            value = getattr(self, name)
+            if value is not None and not low <= value <= high:
+                raise InvalidRequest(f"{name}: {value} is not between {low} and {high}.", code="invalid_parameter")
+
+    @classmethod
+    def from_strings(cls, values: Mapping[str, str]) -> "Options":
+        """Options from text (e.g. a Batch Operations job's user arguments), checked as the API's are."""
+        types = {"detector": str, "upsample": int, "max_side": int, "min_confidence": float}
+        unknown = sorted(set(values) - set(types))
+        if unknown:
+            raise InvalidRequest(f"unknown options {unknown}; the options are {sorted(types)}.", code="invalid_parameter")
+        try:
+            return cls(**{name: types[name](value) for name, value in values.items()})
+        except ValueError:
+            raise InvalidRequest(f"an option is not a number: {dict(values)}.", code="invalid_parameter") from None
+
+
+def check_size(size: int) -> None:
+    """Refuses a photo file of `size` bytes larger than MAX_PHOTO_BYTES, before it is read."""
+    if size > MAX_PHOTO_BYTES:
+        raise PayloadTooLarge(f"The file is {size} bytes; the limit is {MAX_PHOTO_BYTES}.", code="body_too_large")
 
 
 @cache
