@@ -11,9 +11,8 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
-from PIL import Image, ImageOps
 
-from conftest import FACE_PHOTOS, NO_FACE_PHOTO, encode, gender_of
+from conftest import FACE_PHOTOS, NO_FACE_PHOTO, distinct_photos, gender_of
 from test_lambda_runtime import tools  # noqa: F401  (a fixture)
 from test_serverless import package  # noqa: F401  (a fixture)
 
@@ -149,19 +148,8 @@ def test_a_jobs_user_arguments_are_the_apis_options(function, bucket):
                        "resultString": "invalid_parameter: upsample: 7 is not between 0 and 2."}
 
 
-def fifty_photos() -> list[bytes]:
-    """50 different photos from the six fixtures: each mirrored or not, at nine sizes."""
-    photos = []
-    for number in range(50):
-        image = Image.open(FACE_PHOTOS[number % 6]).convert("RGB")
-        image = image.resize((200 + 20 * (number // 12), 200 + 20 * (number // 12)))
-        photos.append(encode(ImageOps.mirror(image) if number // 6 % 2 else image, quality=90))
-    assert len(set(photos)) == 50
-    return photos
-
-
 def test_fifty_photos_put_in_incoming_give_fifty_results_each_the_apis_answer(function, bucket, client):
-    photos = {f"incoming/fifty/{number:02d}.jpg": data for number, data in enumerate(fifty_photos())}
+    photos = {f"incoming/fifty/{number:02d}.jpg": data for number, data in enumerate(distinct_photos(50))}
     for key, data in photos.items():
         bucket.put_object(Bucket=BUCKET, Key=key, Body=data)
         function.invoke(notification(key))
