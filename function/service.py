@@ -36,12 +36,11 @@ class Options:
 
     def __post_init__(self):
         if self.detector not in DETECTORS:
-            raise InvalidRequest(f"detector: {self.detector!r} is not one of {', '.join(DETECTORS)}.",
-                                 code="invalid_parameter")
+            raise InvalidRequest(f"detector: {self.detector!r} is not one of {', '.join(DETECTORS)}.")
         for name, (low, high) in RANGES.items():
             value = getattr(self, name)
             if value is not None and not low <= value <= high:
-                raise InvalidRequest(f"{name}: {value} is not between {low} and {high}.", code="invalid_parameter")
+                raise InvalidRequest(f"{name}: {value} is not between {low} and {high}.")
 
     @classmethod
     def from_strings(cls, values: Mapping[str, str]) -> "Options":
@@ -49,11 +48,11 @@ class Options:
         types = {"detector": str, "upsample": int, "max_side": int, "min_confidence": float}
         unknown = sorted(set(values) - set(types))
         if unknown:
-            raise InvalidRequest(f"unknown options {unknown}; the options are {sorted(types)}.", code="invalid_parameter")
+            raise InvalidRequest(f"unknown options {unknown}; the options are {sorted(types)}.")
         try:
             return cls(**{name: types[name](value) for name, value in values.items()})
         except ValueError:
-            raise InvalidRequest(f"an option is not a number: {dict(values)}.", code="invalid_parameter") from None
+            raise InvalidRequest(f"an option is not a number: {dict(values)}.") from None
 
 
 def check_size(size: int) -> None:

@@ -193,3 +193,25 @@ def test_options_out_of_the_apis_ranges_are_refused_before_anything_runs(tmp_pat
     result = batch(str(FACE_PHOTOS[0]), "--out", str(tmp_path / "out.jsonl"), "--upsample", "7")
     assert result.returncode == 2 and "upsample: 7 is not between 0 and 2." in result.stderr
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_the_options_and_their_ranges_are_the_apis():
+    from dataclasses import fields
+
+    from function.batch import parse
+    from function.errors import ServiceError
+    from function.service import RANGES, Options
+    from response_checks import openapi
+
+    published = {parameter["name"]: parameter["schema"] for parameter in openapi()["paths"]["/v1/faces"]["post"]["parameters"]}
+    assert set(published) == {field.name for field in fields(Options)}
+    for name, (low, high) in RANGES.items():
+        bounds = published[name].get("anyOf", [published[name]])[0]
+        assert (bounds["minimum"], bounds["maximum"]) == (low, high)
+        for wrong in (low - 1, high + 1):
+            with pytest.raises(ServiceError):
+                Options(**{name: wrong})
+    for detector in published["detector"]["enum"]:
+        assert parse(["photo.jpg", "--out", "o", "--detector", detector])[1].detector == detector
+    with pytest.raises(SystemExit):
+        parse(["photo.jpg", "--out", "o", "--detector", "nope"])
