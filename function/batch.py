@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -262,18 +263,19 @@ def main(argv: list[str] | None = None) -> int:
     if done:
         print(f"batch: resuming: {len(done)} photos already in {args.out}, {todo} to go", file=sys.stderr)
     started = time.monotonic()
-    interrupted = False
+    state, status = "done", 0
     try:
         remaining = (path for path in photo_paths(args.paths, args.files_from) if path not in done)
         run(remaining, todo, args.out, options, args.workers, tally)
     except KeyboardInterrupt:
-        interrupted = True
+        state, status = "interrupted (run the same command again to resume)", 130
+    except BrokenProcessPool:
+        state, status = "stopped: a worker process died (killed, or out of memory); run the same command again to resume", 1
     if args.csv and args.out.exists():
         write_csv(args.out, args.csv)
     elapsed = time.monotonic() - started
-    state = "interrupted (run the same command again to resume)" if interrupted else "done"
     print(f"batch: {state}: {tally.summary()} in {args.out}; {elapsed:.1f} s this run", file=sys.stderr)
-    return 130 if interrupted else 0
+    return status
 
 
 if __name__ == "__main__":

@@ -164,6 +164,23 @@ def test_ctrl_c_keeps_every_finished_photo_and_says_how_to_resume(tmp_path):
     assert "Traceback" not in stderr
 
 
+def worker_processes(pid: int) -> list[int]:
+    children = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return [child for child in children if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+
+
+def test_a_worker_killed_stops_the_run_plainly_and_the_rerun_finishes(tmp_path):
+    photos = folder_of_photos(tmp_path / "photos", 30)
+    out = tmp_path / "results.jsonl"
+    process = start(str(tmp_path / "photos"), "--out", str(out))
+    wait_for_lines(out, 5, process)
+    os.kill(worker_processes(process.pid)[0], signal.SIGKILL)  # as the OOM killer would
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1 and "a worker process died" in stderr and "Traceback" not in stderr
+    assert batch(str(tmp_path / "photos"), "--out", str(out)).returncode == 0
+    assert sorted(line["path"] for line in lines_of(out)) == sorted(photos)
+
+
 def test_progress_is_a_bar_on_a_terminal_and_plain_lines_in_a_log(tmp_path):
     folder_of_photos(tmp_path / "photos", 4)
     logged = batch(str(tmp_path / "photos"), "--out", str(tmp_path / "logged.jsonl"))
