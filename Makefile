@@ -16,4 +16,9 @@ local-invoke:
 local-api:
 	python3 scripts/lambda_api.py
 
-.PHONY: build-FacesFunction local-invoke local-api
+# A real S3-compatible server (SeaweedFS, from tests/requirements.txt) on 127.0.0.1:8333 for the
+# S3 handler: README, "Label a collection".
+s3-server:
+	.venv/bin/python scripts/s3_server.py
+
+.PHONY: build-FacesFunction local-invoke local-api s3-server

@@ -20,7 +20,9 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, serialize_response
 from PIL import Image
 
-from function.app import app, faces_response, model_summary, pipeline, rounded_timings
+from function.app import app
+from function.service import faces_response, model_summary, rounded_timings
+from function.service import pipeline as service_pipeline
 from function.pipeline import Analysis
 
 FACES_ROUTE = next(r for r in app.routes if isinstance(r, APIRoute) and r.path == "/v1/faces")
@@ -65,7 +67,7 @@ async def untyped(analysis: Analysis) -> bytes:
 
 
 async def typed(analysis: Analysis) -> bytes:
-    body = faces_response(analysis, 0.5, model_summary())
+    body = faces_response(analysis, 0.5)
     content = await serialize_response(field=FACES_ROUTE.response_field, response_content=body)
     return JSONResponse(content).body
 
@@ -103,6 +105,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000, help="responses built per round and path")
     args = parser.parse_args()
     photo = five_face_photo()
+    pipeline = service_pipeline()
     pipeline.analyze(photo, "hog", 1, 1600)  # loads the model and the detector
     analysis = pipeline.analyze(photo, "hog", 1, 1600)
     assert len(analysis.faces) == 5, f"found {len(analysis.faces)} faces, not 5"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import traceback
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -16,16 +15,17 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from function.errors import ApiError, InternalError, PayloadTooLarge
+from function import service
+from function.errors import HTTP_STATUS, PayloadTooLarge, ServiceError
 from function.faces import DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
-from function.pipeline import Analysis, FaceGenderPipeline
+from function.pipeline import Analysis
 from function.schemas import FacesResponse, Health, ModelInfo, SeedResponse, error_responses
-from function.settings import MIN_CONFIDENCE_RANGE, Settings
+from function.service import Options, model_summary, rounded_timings
+from function.settings import MAX_SIDE_RANGE, MIN_CONFIDENCE_RANGE, UPSAMPLE_RANGE, Settings
 from function.uploads import image_bytes
 
 log = logging.getLogger("faces")
 settings = Settings.from_env()
-pipeline = FaceGenderPipeline(settings)
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 
 IMAGE_BODY_DOC = {
@@ -54,7 +54,7 @@ IMAGE_BODY_DOC = {
 
 @asynccontextmanager
 async def lifespan(_: FastAPI):
-    await run_in_threadpool(pipeline.warm_up)
+    await run_in_threadpool(service.pipeline().warm_up)
     yield
 
 
@@ -78,9 +78,9 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-@app.exception_handler(ApiError)
-async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-    return error_response(exc.status, exc.code, exc.message)
+@app.exception_handler(ServiceError)
+async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+    return error_response(HTTP_STATUS[exc.code], exc.code, exc.message)
 
 
 @app.exception_handler(RequestValidationError)
@@ -117,28 +117,24 @@ async def read_body(request: Request) -> bytes:
     return bytes(body)
 
 
-async def analyze_request(request: Request, detector: Detector, upsample: int, max_side: int) -> Analysis:
+async def request_image(request: Request) -> bytes:
     try:
-        data = image_bytes(await read_body(request), request.headers.get("content-type", ""))
-        return await run_in_threadpool(pipeline.analyze, data, detector, upsample, max_side)
-    except ApiError:
+        return image_bytes(await read_body(request), request.headers.get("content-type", ""))
+    except ServiceError:
         raise
     except Exception as exc:  # answered as JSON 500 here: Mangum would turn a raise into plain text
-        # Where it failed, not the exception's message: a message may quote the request's bytes.
-        where = "".join(traceback.format_tb(exc.__traceback__))
-        log.error("unexpected %s while analysing an image\n%s", type(exc).__name__, where)
-        raise InternalError("The server failed to process the image.") from None
+        raise service.internal_error(exc, "reading a request") from None
 
 
 DetectorQuery = Query(
     DEFAULT_UPLOAD_DETECTOR, description="; ".join(f"`{name}`: {text}" for name, text in DETECTORS.items())
 )
 UpsampleQuery = Query(
-    settings.default_upsample, ge=0, le=2, description="times to upsample before detecting: each finds faces half as "
+    settings.default_upsample, ge=UPSAMPLE_RANGE[0], le=UPSAMPLE_RANGE[1], description="times to upsample before detecting: each finds faces half as "
     "small, at ~4x the cost (default: FACES_UPSAMPLE)"
 )
 MaxSideQuery = Query(
-    settings.default_max_side, ge=64, le=8192, description="a longer image is downscaled to this for detection; boxes "
+    settings.default_max_side, ge=MAX_SIDE_RANGE[0], le=MAX_SIDE_RANGE[1], description="a longer image is downscaled to this for detection; boxes "
     "are in the original's pixels (default: FACES_MAX_SIDE)"
 )
 MinConfidenceQuery = Query(
@@ -168,36 +164,8 @@ async def faces(
     max_side: int = MaxSideQuery,
     min_confidence: float | None = MinConfidenceQuery,
 ) -> FacesResponse:
-    analysis = await analyze_request(request, detector, upsample, max_side)
-    threshold = pipeline.min_confidence if min_confidence is None else min_confidence
-    return faces_response(analysis, threshold, model_summary())
-
-
-def faces_response(analysis: Analysis, min_confidence: float, model: dict) -> FacesResponse:
-    width, height = analysis.width, analysis.height
-    return FacesResponse.model_validate({
-        "faces": [
-            {
-                "box": {"x": f.box.left, "y": f.box.top, "width": f.box.width, "height": f.box.height},
-                "box_relative": {
-                    "left": f.box.left / width,
-                    "top": f.box.top / height,
-                    "width": f.box.width / width,
-                    "height": f.box.height / height,
-                },
-                "gender": f.gender,
-                "confidence": f.confidence,
-                "uncertain": f.uncertain(min_confidence),
-                "likely_child": f.likely_child,
-                "scores": f.scores,
-            }
-            for f in analysis.faces
-        ],
-        "min_confidence": min_confidence,
-        "image": {"width": width, "height": height},
-        "model": model,
-        "timings_ms": rounded_timings(analysis),
-    })
+    options = Options(detector, upsample, max_side, min_confidence)
+    return await run_in_threadpool(service.faces, await request_image(request), options)
 
 
 # The seed's CAT2CLASS: its clients compare against these exact strings.
@@ -216,7 +184,8 @@ SEED_GENDER_NAMES = {"female": "Female", "male": "Male"}
     "cannot tell.",
 )
 async def predict_model(request: Request) -> SeedResponse:
-    analysis = await analyze_request(request, DEFAULT_UPLOAD_DETECTOR, settings.default_upsample, settings.default_max_side)
+    options = Options(DEFAULT_UPLOAD_DETECTOR, settings.default_upsample, settings.default_max_side)
+    analysis: Analysis = await run_in_threadpool(service.analyze, await request_image(request), options)
     return SeedResponse.model_validate({
         "faces": {
             f"face{i}": {"x": f.box.left, "y": f.box.top, "width": f.box.width, "height": f.box.height,
@@ -232,15 +201,6 @@ async def predict_model(request: Request) -> SeedResponse:
     })
 
 
-def rounded_timings(analysis: Analysis) -> dict[str, float]:
-    return {stage: round(ms, 2) for stage, ms in analysis.timings_ms.items()}
-
-
-def model_summary() -> dict:
-    info = pipeline.classifier.info
-    return {"name": info["name"], "version": info["version"]}
-
-
 @app.get("/healthz", response_model=Health, responses=error_responses(500), summary="Liveness: cheap, loads nothing")
 async def healthz() -> Health:
     return Health(status="ok")
@@ -253,6 +213,7 @@ async def healthz() -> Health:
     summary="The gender model: version, input, labels, checksums, metrics; the default threshold and the detectors",
 )
 async def model() -> ModelInfo:
+    pipeline = service.pipeline()
     classifier = await run_in_threadpool(lambda: pipeline.classifier)
     return ModelInfo.model_validate({
         **classifier.info,

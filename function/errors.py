@@ -1,9 +1,10 @@
-"""Client-facing errors: each carries the HTTP status and a stable machine-readable code."""
+"""The service's errors: each carries a stable machine-readable code (one of ERROR_CODES).
+Callers map the code to what they answer: the HTTP API to a status (app.py), the batch command
+and the S3 handler to a result row."""
 
 
-class ApiError(Exception):
-    status = 400
-    code = "bad_request"
+class ServiceError(Exception):
+    code = "internal_error"
 
     def __init__(self, message: str, code: str | None = None):
         super().__init__(message)
@@ -12,32 +13,28 @@ class ApiError(Exception):
             self.code = code
 
 
-class InvalidImage(ApiError):
-    status = 400
+class InvalidImage(ServiceError):
     code = "invalid_image"
 
 
-class PayloadTooLarge(ApiError):
-    status = 413
-    code = "payload_too_large"
+class PayloadTooLarge(ServiceError):
+    code = "too_many_pixels"
 
 
-class UnsupportedMediaType(ApiError):
-    status = 415
+class UnsupportedMediaType(ServiceError):
     code = "unsupported_media_type"
 
 
-class InvalidRequest(ApiError):
-    status = 422
-    code = "invalid_request"
+class InvalidRequest(ServiceError):
+    code = "invalid_parameter"
 
 
-class InternalError(ApiError):
-    status = 500
+class InternalError(ServiceError):
     code = "internal_error"
 
 
-# Every code the API sends, by HTTP status, with what it means: /openapi.json lists exactly these.
+# Every code, by the HTTP status the API answers it with, with what it means: /openapi.json
+# lists exactly these, and the API maps a code to its status from here alone.
 ERROR_CODES: dict[int, dict[str, str]] = {
     400: {
         "invalid_image": "The data is not an image in an accepted format (JPEG, PNG, WebP, BMP, GIF, TIFF).",
@@ -64,3 +61,5 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "internal_error": "The server failed to process the request (no internals are given).",
     },
 }
+
+HTTP_STATUS = {code: status for status, codes in ERROR_CODES.items() for code in codes}

@@ -8,6 +8,9 @@ from pathlib import Path
 
 # the int8 copy of gender-mobilenet-v2.onnx: 0.7x its time per face, validation accuracy within 0.1 point
 DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "gender-mobilenet-v2-int8.onnx"
+# The options' ranges, inclusive: the API's query parameters and the batch command's flags.
+UPSAMPLE_RANGE = (0, 2)
+MAX_SIDE_RANGE = (64, 8192)
 # A face whose confidence is below the threshold is uncertain; 0.5 answers every face (two labels).
 MIN_CONFIDENCE_RANGE = (0.5, 1.0)
 

@@ -67,15 +67,17 @@ def install_dependencies(package_dir: Path) -> None:
 
 
 def copy_function(package_dir: Path, model: Path) -> None:
-    """function/*.py and the one model the settings select."""
+    """The function package, every module of it at any depth, and the one model the settings select."""
     model = (ROOT / model).resolve()
     models_dir = ROOT / "function" / "models"
     if model.parent != models_dir or not model.is_file():
         raise SystemExit(f"FACES_MODEL_PATH must name a file in {models_dir}; got {model}")
-    target = package_dir / "function"
+    source_dir, target = ROOT / "function", package_dir / "function"
     (target / "models").mkdir(parents=True)
-    for source in (ROOT / "function").glob("*.py"):
-        shutil.copy2(source, target / source.name)
+    for source in source_dir.rglob("*.py"):
+        destination = target / source.relative_to(source_dir)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, destination)
     shutil.copy2(model, target / "models" / model.name)
 
 

@@ -107,12 +107,14 @@ class Emulator:
     """The RIE serving the package's handler on 127.0.0.1, as a context manager.
 
     The runtime starts, and runs the init phase, on the first invocation, as an on-demand
-    Lambda instance does.
+    Lambda instance does. `environment` adds variables, as the function's configuration (or
+    Lambda, for AWS_ACCESS_KEY_ID and the like) would.
     """
 
     def __init__(self, package: Path, *, handler: str = HANDLER, log: TextIO | None = None,
-                 startup_timeout: float = 30):
+                 startup_timeout: float = 30, environment: dict[str, str] | None = None):
         self.package = package.resolve()
+        self.environment = environment or {}
         self.handler = handler
         self.log = log
         self.startup_timeout = startup_timeout
@@ -128,7 +130,7 @@ class Emulator:
                    python, "-m", "awslambdaric", self.handler]
         one_cpu = min(os.sched_getaffinity(0))
         self.process = subprocess.Popen(
-            read_only_command(self.package, command), env=lambda_environment(self.package, self.tmp),
+            read_only_command(self.package, command), env=lambda_environment(self.package, self.tmp) | self.environment,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
             preexec_fn=lambda: os.sched_setaffinity(0, {one_cpu}),
         )

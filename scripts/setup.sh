@@ -42,7 +42,7 @@ if [ "$profile" = dev ] && [ "$(cat "$lambda_tools/.installed" 2>/dev/null)" != 
     "$lambda_python" -m venv "$lambda_tools/sam"
     "$lambda_tools/sam/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/lambda-tools.txt
     "$lambda_python" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-      --target "$lambda_tools/runtime" -c scripts/lambda-tools.txt awslambdaric
+      --target "$lambda_tools/runtime" -c scripts/lambda-tools.txt awslambdaric boto3
     echo "$lambda_digest" > "$lambda_tools/.installed"
   else
     echo "setup: no Python 3.12, so no $lambda_tools: the Lambda runtime tests will be skipped" >&2

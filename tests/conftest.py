@@ -4,7 +4,7 @@ import io
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FACE_PHOTOS = sorted((FIXTURES / "faces").glob("*.jpg"))
@@ -39,6 +39,19 @@ def composite(photos: list[Path], columns: int, gap: int = 40) -> tuple[Image.Im
         canvas.paste(tile, offset)
         offsets.append(offset)
     return canvas, offsets
+
+
+def distinct_photos(count: int) -> list[bytes]:
+    """`count` (up to 72) different JPEGs of one face each, from the six fixture faces: each
+    mirrored or not, at up to six sizes."""
+    photos = []
+    for number in range(count):
+        image = Image.open(FACE_PHOTOS[number % 6]).convert("RGB")
+        side = 200 + 20 * (number // 12)
+        image = image.resize((side, side))
+        photos.append(encode(ImageOps.mirror(image) if number // 6 % 2 else image, quality=90))
+    assert len(set(photos)) == count
+    return photos
 
 
 @pytest.fixture(scope="session")

@@ -49,12 +49,13 @@ async def starlette_form(request: Request) -> dict:
 
 
 def create_app():
-    from function import app as service
+    from function import app as api
+    from function import service
 
     logging.basicConfig(level=logging.DEBUG)
     sys.addaudithook(report_writes)
-    service.pipeline.analyze = faulty(service.pipeline.analyze, FAULT_IN_PIPELINE)
-    service.image_bytes = faulty(service.image_bytes, FAULT_IN_BODY)
+    service.pipeline().analyze = faulty(service.pipeline().analyze, FAULT_IN_PIPELINE)
+    api.image_bytes = faulty(api.image_bytes, FAULT_IN_BODY)
     # Before the static-file mount at "/", which would otherwise answer the path.
-    service.app.router.routes.insert(0, APIRoute("/_control/starlette-form", starlette_form, methods=["POST"]))
-    return service.app
+    api.app.router.routes.insert(0, APIRoute("/_control/starlette-form", starlette_form, methods=["POST"]))
+    return api.app

@@ -82,8 +82,9 @@ def render(params: dict[str, str]) -> dict:
     values = parameter_values(template)
     conditions = {name: evaluate(condition, values) for name, condition in template.pop("Conditions").items()}
     del template["Rules"]
-    template["Resources"] = {name: resource for name, resource in template["Resources"].items()
-                             if conditions.get(resource.pop("Condition", None), True)}
+    for section in ("Resources", "Outputs"):
+        template[section] = {name: item for name, item in template[section].items()
+                             if conditions.get(item.pop("Condition", None), True)}
     return pick_branches(template, conditions)
 
 

@@ -178,12 +178,12 @@ def test_unknown_route_and_method(client):
 
 
 def test_unexpected_failure_is_a_json_500_without_internals(client, monkeypatch):
-    from function import app as app_module
+    from function import service
 
     def explode(*_):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(app_module.pipeline, "analyze", explode)
+    monkeypatch.setattr(service.pipeline(), "analyze", explode)
     response = post_file(client, FACE_PHOTOS[0].read_bytes())
     assert response.status_code == 500
     assert response.json() == {"error": {"code": "internal_error", "message": "The server failed to process the image."}}

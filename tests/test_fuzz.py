@@ -1,6 +1,6 @@
 """Fuzzing: Hypothesis over request bodies and the decode -> detect -> classify path, and
 schemathesis over the app's OpenAPI schema. Every input ends in a valid answer or a
-client error (ApiError 4xx); never anything else."""
+client error (a ServiceError answered 4xx); never anything else."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from PIL import Image
 
 from conftest import FACE_PHOTOS, encode
 from function.app import app
-from function.errors import ApiError
+from function.errors import HTTP_STATUS, ServiceError
 from function.pipeline import Analysis, FaceGenderPipeline
 from function.settings import Settings
 from function.uploads import image_bytes
@@ -55,8 +55,8 @@ def run(pipeline: FaceGenderPipeline, data: bytes, detector="hog", upsample=1, m
     """The pipeline's answer, or None when it refused the input with a client error."""
     try:
         analysis = pipeline.analyze(data, detector, upsample, max_side)
-    except ApiError as error:
-        assert error.status in (400, 413), f"{type(error).__name__} {error.status}: {error.message}"
+    except ServiceError as error:
+        assert HTTP_STATUS[error.code] in (400, 413), f"{error.code}: {error.message}"
         return None
     for face in analysis.faces:
         box = face.box
@@ -148,8 +148,8 @@ def multipart_bodies() -> st.SearchStrategy[bytes]:
 def test_any_body_gives_bytes_or_a_client_error(content_type, body):
     try:
         assert isinstance(image_bytes(body, content_type), bytes)
-    except ApiError as error:
-        assert 400 <= error.status < 500
+    except ServiceError as error:
+        assert 400 <= HTTP_STATUS[error.code] < 500
 
 
 def test_cnn_detector_on_tiny_images_finds_nothing(pipeline):

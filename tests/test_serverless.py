@@ -190,6 +190,7 @@ def test_package_fits_lambda_and_holds_only_what_the_service_uses(package):
     top_level = {path.name for path in package_dir.iterdir()}
     assert {"function", "face_recognition", "face_recognition_models", "dlib", "onnxruntime", "mangum"} <= top_level
     assert not top_level & {"torch", "torchvision", "sympy", "bin", "pip", "tests", "export", "bench", "frontend"}
+    assert not top_level & {"boto3", "botocore", "s3transfer"}  # function/s3_events.py uses the runtime's own
     assert not list(package_dir.rglob("tests"))
     dlib_models = {path.name for path in (package_dir / "face_recognition_models" / "models").iterdir()}
     assert dlib_models == {"mmod_human_face_detector.dat"}

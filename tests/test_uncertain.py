@@ -10,7 +10,7 @@ import math
 import pytest
 
 from conftest import FACE_PHOTOS, gender_of
-from function import app as app_module
+from function import service
 from function.inference import INFO_KEY, GenderClassifier
 from function.pipeline import FaceGenderPipeline
 from function.settings import Settings
@@ -40,9 +40,9 @@ def confidence_of(client, photo=PHOTO) -> float:
 @pytest.fixture
 def model_info(monkeypatch):
     """The served model's metadata, restored after the test."""
-    info = app_module.pipeline.classifier.info
-    monkeypatch.setattr(app_module.pipeline.classifier, "info", dict(info))
-    return app_module.pipeline.classifier.info
+    info = service.pipeline().classifier.info
+    monkeypatch.setattr(service.pipeline().classifier, "info", dict(info))
+    return service.pipeline().classifier.info
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def environment(monkeypatch):
     """Sets FACES_MIN_CONFIDENCE and gives the served pipeline the settings read from it."""
     def set_threshold(value: str) -> None:
         monkeypatch.setenv("FACES_MIN_CONFIDENCE", value)
-        monkeypatch.setattr(app_module.pipeline, "settings", Settings.from_env())
+        monkeypatch.setattr(service.pipeline(), "settings", Settings.from_env())
     return set_threshold
 
 
@@ -156,7 +156,7 @@ def test_a_likely_child_is_uncertain_however_confident_except_when_every_face_is
 
 
 def test_the_flag_follows_the_cut_in_the_model_file(client, monkeypatch):
-    classifier = app_module.pipeline.classifier
+    classifier = service.pipeline().classifier
     assert classifier.info["child_flag"]["cut"] == classifier.child_cut
     monkeypatch.setattr(classifier, "child_cut", 0.0)  # every face a child
     assert analyse(client)["faces"][0]["likely_child"] is True
