@@ -25,7 +25,7 @@ from PIL import Image
 
 from bench.detectors import DATA, external, face_free
 from export.data import bordered, open_rgb
-from function.faces import detect_faces
+from function.detectors import detect_faces
 
 # (input side, anchor strides) of MediaPipe's SSD anchors for each model, by its input side.
 ANCHORS = {128: [8, 16, 16, 16], 192: [4], 256: [16, 32, 32, 32]}

@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from export.data import bordered, open_rgb
-from function.faces import CNN_TO_HOG, Box, cnn_detections, detect_faces, map_cnn_box
+from function.boxes import IDENTITY, Box, iou, map_box
+from function.detectors import reference_boxes
+from function.faces import CNN_TO_HOG, cnn_detections
 
 
 def training_photos(data: Path, count: int, seed: int = 0) -> list[tuple[Path, bool]]:
@@ -39,12 +41,12 @@ def pairs(photos: list[tuple[Path, bool]]) -> tuple[list[Box], list[Box], list[f
     hog_boxes, cnn_boxes, confidences = [], [], []
     for path, tight in photos:
         image = bordered(open_rgb(path))[0] if tight else open_rgb(path)
-        hog = detect_faces(image, "hog")
-        cnn = cnn_detections(image, mapping=(0.0, 0.0, 1.0, 1.0))
-        if len(hog) == 1 and len(cnn) == 1 and iou(hog[0], cnn[0][0]) >= 0.3:
+        hog = reference_boxes(image)
+        cnn = cnn_detections(image, mapping=IDENTITY)
+        if len(hog) == 1 and len(cnn) == 1 and iou(hog[0], cnn[0].box) >= 0.3:
             hog_boxes.append(hog[0])
-            cnn_boxes.append(cnn[0][0])
-            confidences.append(cnn[0][1])
+            cnn_boxes.append(cnn[0].box)
+            confidences.append(cnn[0].score)
     return hog_boxes, cnn_boxes, confidences
 
 
@@ -59,11 +61,6 @@ def fit(hog: list[Box], cnn: list[Box]) -> tuple[float, float, float, float]:
     return float(kx), float(ky), float(sx), float(sy)
 
 
-def iou(a: Box, b: Box) -> float:
-    inter = a.intersection_area(b)
-    return inter / max(1, a.area + b.area - inter)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", type=int, default=400)
@@ -73,8 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     mapping = fit(hog, cnn)
     print(f"{len(hog)} faces found once by both, of {args.photos} training photos")
     print(f"CNN_TO_HOG = ({', '.join(f'{v:.3f}' for v in mapping)})  # in function/faces.py: {CNN_TO_HOG}")
-    for name, boxes in (("raw CNN", cnn), ("mapped (fitted now)", [map_cnn_box(b, mapping) for b in cnn]),
-                        ("mapped (CNN_TO_HOG)", [map_cnn_box(b) for b in cnn])):
+    for name, boxes in (("raw CNN", cnn), ("mapped (fitted now)", [map_box(b, mapping) for b in cnn]),
+                        ("mapped (CNN_TO_HOG)", [map_box(b, CNN_TO_HOG) for b in cnn])):
         overlaps = np.array([iou(h, b) for h, b in zip(hog, boxes)])
         print(f"IoU with HOG's box, {name}: mean {overlaps.mean():.3f}, p10 {np.percentile(overlaps, 10):.3f}, min {overlaps.min():.3f}")
     print("CNN confidence on these faces: " + ", ".join(f"p{q} {np.percentile(confidences, q):.2f}" for q in (0, 1, 5, 50)))

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from function.errors import ERROR_CODES
-from function.faces import DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
+from function.detectors import DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
 
 Gender = Literal["female", "male"]
 SeedGender = Literal["Female", "Male"]
