@@ -66,8 +66,12 @@ def install_dependencies(package_dir: Path) -> None:
     pip_install(package_dir, "--no-deps", *sdists, "-r", str(ROOT / "requirements-no-deps.txt"))
 
 
+# The detectors' own models and their licence, beside the gender model.
+DETECTOR_MODELS = "blazeface-*"
+
+
 def copy_function(package_dir: Path, model: Path) -> None:
-    """function/*.py and the one model the settings select."""
+    """function/*.py, the one gender model the settings select and the detectors' models."""
     model = (ROOT / model).resolve()
     models_dir = ROOT / "function" / "models"
     if model.parent != models_dir or not model.is_file():
@@ -77,6 +81,8 @@ def copy_function(package_dir: Path, model: Path) -> None:
     for source in (ROOT / "function").glob("*.py"):
         shutil.copy2(source, target / source.name)
     shutil.copy2(model, target / "models" / model.name)
+    for detector_file in models_dir.glob(DETECTOR_MODELS):
+        shutil.copy2(detector_file, target / "models" / detector_file.name)
 
 
 def remove_unused(package_dir: Path) -> None:

@@ -26,7 +26,7 @@ def in_a_photo(path) -> Image.Image:
 
 
 def test_the_names_are_defined_once():
-    assert typing.get_args(Detector) == tuple(DETECTORS) == ("hog", "cnn", "auto")
+    assert typing.get_args(Detector) == tuple(DETECTORS) == ("hog", "cnn", "blazeface", "auto")
     assert DEFAULT_UPLOAD_DETECTOR in DETECTORS and all(DETECTORS.values())
 
 
