@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from function.errors import ApiError, InternalError, PayloadTooLarge
-from function.detectors import DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
+from function.detectors import DEFAULT_CAMERA_DETECTOR, DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
 from function.pipeline import Analysis, FaceGenderPipeline
 from function.schemas import FacesResponse, Health, ModelInfo, SeedResponse, error_responses
 from function.settings import MIN_CONFIDENCE_RANGE, Settings
@@ -257,7 +257,7 @@ async def model() -> ModelInfo:
     return ModelInfo.model_validate({
         **classifier.info,
         "min_confidence": pipeline.min_confidence,
-        "detectors": {"choices": DETECTORS, "default": DEFAULT_UPLOAD_DETECTOR},
+        "detectors": {"choices": DETECTORS, "default": DEFAULT_UPLOAD_DETECTOR, "camera": DEFAULT_CAMERA_DETECTOR},
         "input": asdict(classifier.spec) | {"temperature": classifier.temperature},
     })
 

@@ -112,17 +112,19 @@ class Model:
 FULL_RANGE_MIN_FACE = 16
 FULL_RANGE_SIDE = 192
 SHORT_RANGE_MIN_SHARE = 0.14
-# The smallest face asked for at upsample 0 (halved per upsample): HOG's 80 px window.
-MIN_FACE_AT_UPSAMPLE_0 = 80
+# The smallest face asked for at upsample 1 (halved per further upsample): HOG's, whose 80 px
+# window looks at the image doubled. Upsample 0 looks at the whole image only.
+MIN_FACE_AT_UPSAMPLE_1 = 40
 
 
 @dataclass(frozen=True)
 class BlazeFace:
     """MediaPipe's short-range model on the whole image finds faces of SHORT_RANGE_MIN_SHARE of
-    its longer side and more; smaller ones down to the upsample's smallest face are found by the
-    full-range model on tiles, a level of tiles per doubling of their side, each level seeing
-    whole the faces of up to `tile_overlap` of its side. Boxes from every look are blended as
-    MediaPipe does and moved to HOG's geometry by `mapping`."""
+    its longer side and more (all upsample 0 looks for); from upsample 1 smaller ones, down to
+    the upsample's smallest face, are found by the full-range model on tiles, a level of tiles
+    per doubling of their side, each level seeing whole the faces of up to `tile_overlap` of its
+    side. Boxes from every look are blended as MediaPipe does and moved to HOG's geometry by
+    `mapping`."""
 
     description: str
     whole: Model
@@ -135,8 +137,10 @@ class BlazeFace:
 
     def looks(self, width: int, height: int, upsample: int) -> list[tuple[Model, Window, float]]:
         longer = max(width, height)
-        side = MIN_FACE_AT_UPSAMPLE_0 / 2**upsample * FULL_RANGE_SIDE / self.tile_min_face
+        side = MIN_FACE_AT_UPSAMPLE_1 / 2 ** (upsample - 1) * FULL_RANGE_SIDE / self.tile_min_face
         found = [(self.whole, window, self.whole_min_score) for window in tiles(width, height, longer, 0)]
+        if upsample == 0:
+            return found
         while True:
             found += [(self.tiled, window, self.tiled_min_score) for window in tiles(width, height, side, self.tile_overlap)]
             if side * self.tile_overlap >= SHORT_RANGE_MIN_SHARE * longer:
@@ -148,14 +152,15 @@ class BlazeFace:
         return [self._detection(points, score, width, height) for points, score in blend(self.hits(image, options))]
 
     def hits(self, image: Image.Image, options: DetectOptions) -> list[tuple[np.ndarray, float]]:
-        """Every look's faces, in the image's pixels, before blending."""
+        """Every look's faces, in the image's pixels, before blending. The looks are planned on
+        the image downscaled to max_side, and each is cut from the image itself and resized
+        once to the model's input: the same view, without downscaling the whole image first."""
         width, height = image.size
         scale = min(1.0, options.max_side / max(width, height))
-        if scale < 1.0:
-            image = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.BILINEAR, reducing_gap=2.0)
-        looks = self.looks(*image.size, options.upsample)
-        found = detection_pool(options.threads).map(lambda look: look[0].look(image, look[1], look[2]), looks)
-        return [(points / scale, score) for hits in found for points, score in hits]
+        planned = self.looks(max(1, round(width * scale)), max(1, round(height * scale)), options.upsample)
+        looks = [(model, Window(w.left / scale, w.top / scale, w.side / scale, w.inner), score) for model, w, score in planned]
+        found = detection_pool(options.threads).map(lambda look: look[0].look(image, *look[1:]), looks)
+        return [hit for hits in found for hit in hits]
 
     def _detection(self, points: np.ndarray, score: float, width: int, height: int) -> Detection:
         box = map_box(points_box(points), self.mapping)

@@ -40,20 +40,15 @@ class FaceDetector(Protocol):
 
 @dataclass(frozen=True)
 class Fallback:
-    """`first`'s faces, and only when it finds none `then`'s, run at `then_upsample` and
-    `then_max_side` whatever the call asked."""
+    """`first`'s faces, and only when it finds none `then`'s, at `then_upsample` whatever the call asked."""
 
     first: FaceDetector
     then: FaceDetector
     then_upsample: int
-    then_max_side: int
     description: str
 
     def detect(self, image: Image.Image, options: DetectOptions) -> list[Detection]:
-        found = self.first.detect(image, options)
-        if found:
-            return found
-        return self.then.detect(image, replace(options, upsample=self.then_upsample, max_side=self.then_max_side))
+        return self.first.detect(image, options) or self.then.detect(image, replace(options, upsample=self.then_upsample))
 
 
 @lru_cache(maxsize=None)

@@ -18,7 +18,10 @@ from function.detection import DetectOptions, Detection, FaceDetector, Fallback
 # HOG's box 0.779 raw, 0.796 mapped). Thresholds and tiles: export/blazeface_choice.py.
 BLAZEFACE_TO_HOG: BoxMap = (-0.006, -0.035, 0.962, 0.962)
 BLAZEFACE = BlazeFace(
-    "MediaPipe's BlazeFace on onnxruntime: a few ms per photo",
+    "MediaPipe's BlazeFace on onnxruntime: ~0.1x HOG's time for a 480 px photo, ~0.2x for a phone photo "
+    "(one core); finds turned, tilted and blurred faces too (99.8% of FairFace's everyday photos); upsample 0 looks "
+    "for faces of ~1/7 of the photo's longer side and more, each upsample from 1 on for faces half as small "
+    "(40 px of a 1600 px photo at 1); boxes moved to where HOG would draw them",
     Model("blazeface-short-range.onnx"),
     Model("blazeface-full-range.onnx"),
     whole_min_score=0.65,
@@ -29,19 +32,24 @@ REGISTRY: dict[str, FaceDetector] = {
     "hog": faces.HOG,
     "cnn": faces.CNN,
     "blazeface": BLAZEFACE,
+    # BlazeFace at upsample 0 (its short-range model on the whole image: faces of 14% of the
+    # longer side and more, as the CNN on its 384 px copy found those of ~18%) finds what the CNN
+    # found where HOG finds nothing (67 and 68 of 74 FairFace training photos) in a few ms, so a
+    # photo without a face costs little more than HOG (bench/RESULTS.md).
     "auto": Fallback(
         faces.HOG,
-        faces.CNN,
+        BLAZEFACE,
         then_upsample=0,
-        then_max_side=faces.CNN_SIDE,
-        description="HOG, and only when it finds no face dlib's CNN on a 384 px copy (+~0.7 s, one core): "
-        "HOG's cost when HOG finds a face; finds the turned and blurred faces of ~1/5 of the photo's "
-        "longer side and more (100% of FairFace's everyday photos)",
+        description="HOG, and only when it finds no face BlazeFace on the whole image (+a few ms): HOG's boxes and "
+        "cost when HOG finds a face; also finds the turned, tilted and blurred faces HOG misses of ~1/7 of the "
+        "photo's longer side and more",
     ),
 }
 DETECTORS = {name: detector.description for name, detector in REGISTRY.items()}
 Detector = Literal[tuple(REGISTRY)]  # type: ignore[valid-type]
 DEFAULT_UPLOAD_DETECTOR: Detector = "auto"
+# Live camera frames: BlazeFace finds the group of small faces at 3-4x HOG's frames per second.
+DEFAULT_CAMERA_DETECTOR: Detector = "blazeface"
 
 
 class NamedDetector(NamedTuple):

@@ -155,7 +155,8 @@ def _locate(pixels: np.ndarray, model: DlibModel, upsample: int) -> list[Detecti
     return [Detection(Box(r.left(), r.top(), r.right(), r.bottom()).clipped(width, height), score) for r, score in zip(rects, scores)]
 
 
-# `auto`'s second look: the CNN on a copy whose longer side is CNN_SIDE px (~0.7 s on one core),
+# `auto`'s second look until BlazeFace replaced it (bench.detectors still measures it): the CNN on
+# a copy whose longer side is CNN_SIDE px (~0.7 s on one core),
 # its boxes mapped to HOG's geometry and clipped. The CNN finds faces of ~65 px and more there
 # (LFW faces pasted at known sizes), so faces of ~18% of the photo's longer side; at 224 px it
 # missed the faces of photos with some surroundings. dlib's own threshold: no box on 145
@@ -180,8 +181,9 @@ CNN = DlibDetector(
 
 
 def cnn_detections(image: Image.Image, mapping: BoxMap = CNN_TO_HOG) -> list[Detection]:
-    """The CNN's faces as `auto` looks for them: on a CNN_SIDE copy of the image (never
-    enlarged), boxes in the image's pixels moved by `mapping`, clipped, with the CNN's confidence."""
+    """The CNN's faces on a CNN_SIDE copy of the image (never enlarged), as `auto` looked for
+    them before BlazeFace: boxes in the image's pixels moved by `mapping`, clipped, with the
+    CNN's confidence."""
     return DlibDetector("cnn", CNN.description, mapping).detect(image, DetectOptions(upsample=0, max_side=CNN_SIDE))
 
 

@@ -1,5 +1,5 @@
-"""The `auto` detector: HOG, and dlib's CNN on a small copy only when HOG finds no face, its
-boxes mapped to HOG's geometry (issue 31)."""
+"""The `auto` detector: HOG, and BlazeFace only when HOG finds no face (issue 41; dlib's CNN
+before it, issue 31); the CNN's boxes mapped to HOG's geometry."""
 
 import random
 import typing
@@ -11,6 +11,7 @@ from bench.scenes import background
 from conftest import FACE_PHOTOS, FIXTURES, NO_FACE_PHOTO
 from export.detector_boxes import fit
 from function import faces
+from function.blazeface import BlazeFace
 from function.boxes import IDENTITY, Box, iou, map_box, merge_duplicates
 from function.detectors import DEFAULT_UPLOAD_DETECTOR, DETECTORS, REGISTRY, Detector, UnknownDetector, detect_faces
 from function.faces import CNN_TO_HOG
@@ -32,7 +33,7 @@ def test_the_names_are_defined_once():
 
 def test_auto_is_made_of_registered_detectors():
     auto = REGISTRY["auto"]
-    assert auto.first is REGISTRY["hog"] and auto.then is REGISTRY["cnn"]
+    assert auto.first is REGISTRY["hog"] and auto.then is REGISTRY["blazeface"]
 
 
 def test_an_unknown_detector_is_an_error_not_hog():
@@ -49,15 +50,9 @@ def test_auto_finds_a_turned_face_hog_misses():
     assert face.intersection_area(box) >= 0.8 * box.area and box.width >= 100
 
 
-def test_auto_returns_hogs_boxes_without_running_the_cnn_when_hog_finds_a_face(monkeypatch):
+def test_auto_returns_hogs_boxes_without_running_blazeface_when_hog_finds_a_face(monkeypatch):
     image = Image.open(FACE_PHOTOS[0]).convert("RGB")
-    hog_only = faces.DlibDetector.detect
-
-    def detect(self, *args):
-        assert self.model == "hog", "the CNN ran"
-        return hog_only(self, *args)
-
-    monkeypatch.setattr(faces.DlibDetector, "detect", detect)
+    monkeypatch.setattr(BlazeFace, "detect", lambda *args: pytest.fail("BlazeFace ran"))
     assert detect_faces(image, "auto", 1, 1600) == detect_faces(image, "hog", 1, 1600) != []
 
 

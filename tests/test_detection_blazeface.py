@@ -83,8 +83,10 @@ def test_the_models_record_where_they_came_from_and_ship_with_their_licence():
 
 
 def test_the_api_offers_it(client):
-    listed = client.get("/v1/model").json()["detectors"]["choices"]
+    detectors = client.get("/v1/model").json()["detectors"]
+    listed = detectors["choices"]
     assert "blazeface" in listed and listed["blazeface"] == REGISTRY["blazeface"].description
+    assert detectors["camera"] == "blazeface"
     body = client.post("/v1/faces", params={"detector": "blazeface"},
                        files={"file": ("a.jpg", FACE_PHOTOS[0].read_bytes(), "image/jpeg")}).json()
     (face,) = body["faces"]
