@@ -33,7 +33,7 @@ def test_the_names_are_defined_once():
 
 def test_auto_is_made_of_registered_detectors():
     auto = REGISTRY["auto"]
-    assert auto.first is REGISTRY["hog"] and auto.then is REGISTRY["blazeface"]
+    assert auto.first is REGISTRY["hog"] and auto.then is REGISTRY["blazeface"] and auto.then_upsample == 0
 
 
 def test_an_unknown_detector_is_an_error_not_hog():
