@@ -26,7 +26,9 @@ from PIL import Image
 from bench.latency import percentile
 from bench.scenes import Scene, crowd, lfw_face_photos, matched
 from bench.server import uvicorn_server
-from function.faces import Box, detect_faces, warm_up
+from function.boxes import Box
+from function.detectors import detect_faces
+from function.faces import warm_up
 
 FRAME = (640, 480)
 FACE_WIDTHS = (36, 60)  # dlib box widths

@@ -12,7 +12,8 @@ import statistics
 import time
 
 from bench.scenes import benchmark_scenes, matched
-from function.faces import detect_faces, warm_up
+from function.detectors import detect_faces
+from function.faces import warm_up
 
 HOG_GRID = [(upsample, max_side) for upsample in (0, 1, 2) for max_side in (800, 1200, 1600)]
 # dlib's CNN costs seconds per image on CPU: fewer images, and upsample 2 only when small.

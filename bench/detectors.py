@@ -43,7 +43,9 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from bench.scenes import background, benchmark_scenes, matched
 from export.data import TIGHT_CROP_PAD, bordered, face_box, open_rgb
-from function.faces import CNN_SIDE, Box, cnn_detections, detect_faces, map_cnn_box, merge_duplicates
+from function.boxes import IDENTITY, Box, map_box, merge_duplicates
+from function.detectors import detect_faces
+from function.faces import CNN_SIDE, CNN_TO_HOG, cnn_detections
 from function.inference import GenderClassifier
 from function.preprocess import preprocess
 
@@ -127,11 +129,11 @@ def timed(function, *args):
 def scan(photo: Photo) -> dict:
     """Every part's boxes and seconds for one photo."""
     hog, t_hog = timed(detect_faces, photo.image, "hog", 1, 1600, 1)
-    raw, t_cnn = timed(cnn_detections, photo.image, (0.0, 0.0, 1.0, 1.0)) if CNN_ALWAYS or not hog else ([], 0.0)
+    raw, t_cnn = timed(cnn_detections, photo.image, IDENTITY) if CNN_ALWAYS or not hog else ([], 0.0)
     size = photo.image.size
-    cnn = [b for b in (map_cnn_box(box).clipped(*size) for box, _ in raw) if b.area > 0]
+    cnn = [b for b in (map_box(d.box, CNN_TO_HOG).clipped(*size) for d in raw) if b.area > 0]
     rot, t_rot = timed(rotated_hog, photo.image) if WITH_ROTATIONS else ([], 0.0)
-    parts = {"hog": hog, "cnn": cnn, "raw": [box for box, _ in raw], "rot": rot, "confidence": [c for _, c in raw]}
+    parts = {"hog": hog, "cnn": cnn, "raw": [d.box for d in raw], "rot": rot, "confidence": [d.score for d in raw]}
     modes = {
         "hog": (hog, t_hog),
         "a: hog+cnn": (merge_duplicates(hog + cnn), t_hog + t_cnn),

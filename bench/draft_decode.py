@@ -30,8 +30,8 @@ from collections import Counter, defaultdict
 
 from PIL import Image
 
-from bench.scenes import Scene, background, benchmark_scenes, crowd, iou, lfw_face_photos, matched, paste_face
-from function.faces import Box
+from bench.scenes import Scene, background, benchmark_scenes, crowd, lfw_face_photos, matched, paste_face
+from function.boxes import Box, iou
 from function.images import UploadedImage
 from function.pipeline import Analysis, FaceGenderPipeline, crop_reductions
 from function.preprocess import crop_face, to_input

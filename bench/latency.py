@@ -18,7 +18,7 @@ from collections import defaultdict
 
 from bench.scenes import CATEGORIES, Scene, benchmark_scenes, matched
 from bench.seed_stack import seed_stack_or_reason
-from function.faces import Box
+from function.boxes import Box
 from function.pipeline import FaceGenderPipeline
 from function.settings import Settings
 

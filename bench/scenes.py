@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from function.faces import Box, detect_faces
+from function.boxes import Box, iou
+from function.detectors import reference_boxes
 
 CONTEXT = 0.5  # of the face box's width, kept around it on each side when pasting
 
@@ -39,7 +40,7 @@ def face_photos(paths: list[Path]) -> list[FacePhoto]:
     """The photos on which face_recognition finds exactly one face, with that face's box."""
     found = []
     for path in paths:
-        boxes = detect_faces(Image.open(path).convert("RGB"))
+        boxes = reference_boxes(Image.open(path).convert("RGB"))
         if len(boxes) == 1:
             found.append(FacePhoto(path, boxes[0]))
     return found
@@ -114,11 +115,6 @@ def matched(truth: list[Box], found: list[Box], threshold: float = 0.5) -> int:
             free.remove(best)
             hits += 1
     return hits
-
-
-def iou(a: Box, b: Box) -> float:
-    inter = a.intersection_area(b)
-    return inter / max(1, a.area + b.area - inter)
 
 
 LFW = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "lfw"

@@ -17,7 +17,8 @@ from statistics import median
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
-from function.faces import Box, detect_faces
+from function.boxes import Box
+from function.detectors import reference_boxes as detect_faces
 from function.preprocess import ModelSpec, crop_face, to_input
 
 TIGHT_CROP_PAD = 0.25  # tight face crops get a grey border of 25% per side that stands in for a photo around the face

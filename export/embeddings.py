@@ -10,7 +10,7 @@ from pathlib import Path
 import dlib
 import numpy as np
 from export.data import Sample, bordered, open_rgb, photo_file
-from function.faces import Box
+from function.boxes import Box
 
 _models = None  # per worker process: (5-point landmark predictor, face encoder)
 

@@ -22,7 +22,7 @@ import onnxruntime as ort
 import torch
 from PIL import Image
 
-from function.faces import detect_faces
+from function.detectors import reference_boxes as detect_faces
 from function.inference import INFO_KEY, SPEC_KEY
 from function.preprocess import ModelSpec, preprocess
 

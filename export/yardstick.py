@@ -34,7 +34,7 @@ from PIL import Image
 from export.data import (AGE_BINS, CHILD_BINS, TIGHT_CROP_PAD, audited_genders, bordered, face_box, load_samples, open_rgb,
                          people_of, split)
 from export.evaluate import expected_calibration_error
-from function.faces import detect_faces
+from function.detectors import reference_boxes
 from function.inference import GenderClassifier
 from function.preprocess import preprocess
 
@@ -118,7 +118,7 @@ def our_answers(items: list[Photo], classifiers: list[GenderClassifier]) -> list
     answers: list[list[Answer]] = [[] for _ in classifiers]
     for photo in items:
         image = bordered(open_rgb(photo.path))[0] if photo.pad_tight_crop else open_rgb(photo.path)
-        box = face_box([[b.left, b.top, b.right, b.bottom] for b in detect_faces(image)], image.size)
+        box = face_box([[b.left, b.top, b.right, b.bottom] for b in reference_boxes(image)], image.size)
         for classifier, own in zip(classifiers, answers):
             if box is None:
                 own.append(None)

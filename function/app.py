@@ -16,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from function import service
+from function.detectors import DEFAULT_CAMERA_DETECTOR, DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
 from function.errors import HTTP_STATUS, PayloadTooLarge, ServiceError
-from function.faces import DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
 from function.pipeline import Analysis
 from function.schemas import FacesResponse, Health, ModelInfo, SeedResponse, error_responses
 from function.service import Options, model_summary, rounded_timings
@@ -218,7 +218,7 @@ async def model() -> ModelInfo:
     return ModelInfo.model_validate({
         **classifier.info,
         "min_confidence": pipeline.min_confidence,
-        "detectors": {"choices": DETECTORS, "default": DEFAULT_UPLOAD_DETECTOR},
+        "detectors": {"choices": DETECTORS, "default": DEFAULT_UPLOAD_DETECTOR, "camera": DEFAULT_CAMERA_DETECTOR},
         "input": asdict(classifier.spec) | {"temperature": classifier.temperature},
     })
 

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from function import service
 from function.errors import ServiceError
-from function.faces import DETECTORS
+from function.detectors import DETECTORS
 from function.schemas import Face
 from function.service import RANGES, Options
 

@@ -1,73 +1,20 @@
-"""Face detection through face_recognition (dlib), on a downscaled copy when the image is large,
-spread over threads in overlapping strips when it is large enough to gain from it. `auto` adds
-dlib's CNN on a small copy when HOG finds no face, its boxes mapped to HOG's geometry."""
+"""dlib's detectors (through face_recognition): HOG and the CNN, on a downscaled copy when the
+image is large, HOG spread over threads in overlapping strips when the image is large enough
+to gain from it. The CNN's boxes are mapped to HOG's geometry."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from types import ModuleType
 from typing import Literal
 
 import numpy as np
 from PIL import Image
 
-# The detector names, defined once: the API's query parameter and /v1/model's listing come from here.
-DETECTORS = {
-    "hog": "dlib's HOG detector: fast (~0.1 s for a 480 px photo, ~0.7-1 s for a phone photo, one core); "
-    "misses turned, tilted, dim or blurred faces (found 78.5% of FairFace's everyday photos)",
-    "cnn": "dlib's CNN detector on the whole image (up to max_side): finds turned and blurred faces, "
-    "seconds to tens of seconds per photo on CPU",
-    "auto": "HOG, and only when it finds no face dlib's CNN on a 384 px copy (+~0.7 s, one core): "
-    "HOG's cost when HOG finds a face; finds the turned and blurred faces of ~1/5 of the photo's "
-    "longer side and more (100% of FairFace's everyday photos)",
-}
-Detector = Literal[tuple(DETECTORS)]  # type: ignore[valid-type]  # Literal["hog", "cnn", "auto"]
-DEFAULT_UPLOAD_DETECTOR: Detector = "auto"
-
-
-@dataclass(frozen=True)
-class Box:
-    """A face box in pixels: left/top inclusive, right/bottom exclusive."""
-
-    left: int
-    top: int
-    right: int
-    bottom: int
-
-    @property
-    def width(self) -> int:
-        return self.right - self.left
-
-    @property
-    def height(self) -> int:
-        return self.bottom - self.top
-
-    @property
-    def area(self) -> int:
-        return self.width * self.height
-
-    def scaled(self, factor: float) -> "Box":
-        return Box(*(round(v * factor) for v in (self.left, self.top, self.right, self.bottom)))
-
-    def intersection_area(self, other: "Box") -> int:
-        width = min(self.right, other.right) - max(self.left, other.left)
-        height = min(self.bottom, other.bottom) - max(self.top, other.top)
-        return max(0, width) * max(0, height)
-
-    def shifted(self, dx: int, dy: int) -> "Box":
-        return Box(self.left + dx, self.top + dy, self.right + dx, self.bottom + dy)
-
-    def clipped(self, width: int, height: int) -> "Box":
-        return Box(
-            min(max(self.left, 0), width),
-            min(max(self.top, 0), height),
-            min(max(self.right, 0), width),
-            min(max(self.bottom, 0), height),
-        )
+from function.boxes import Box, BoxMap, map_box, merge_duplicates
+from function.detection import DetectOptions, Detection, detection_pool
 
 
 class _LazyDlibModel:
@@ -101,13 +48,20 @@ class _PerThreadDlibModel:
         """The first model built on any thread, None while none has been."""
         return self._first
 
-    def __call__(self, *args, **kwargs):
+    def _thread_model(self):
         model = getattr(self._local, "model", None)
         if model is None:
             model = self._local.model = self._constructor(*self._args)
             if self._first is None:
                 self._first = model
-        return model(*args, **kwargs)
+        return model
+
+    def __call__(self, *args, **kwargs):
+        return self._thread_model()(*args, **kwargs)
+
+    def run(self, *args):
+        """The HOG detector's boxes with their scores."""
+        return self._thread_model().run(*args)
 
 
 @contextlib.contextmanager
@@ -150,55 +104,59 @@ def face_recognition() -> ModuleType:
     return _face_recognition
 
 
-def detect_faces(
-    image: Image.Image, detector: Detector = "hog", upsample: int = 1, max_side: int = 1600, threads: int = 1
-) -> list[Box]:
-    """Find every face in an RGB image; boxes are in the image's own pixels, clipped to it.
+DlibModel = Literal["hog", "cnn"]
 
-    Images whose longer side exceeds max_side are downscaled for detection only. Detection
-    runs on a pool of `threads` threads shared by all callers, which bounds both the CPU it
-    takes and the number of dlib detectors built (one per thread, ~1.4 s of CPU each). With
-    threads > 1, HOG detection of a large enough image is spread over the pool.
-    """
-    if detector == "auto":
-        hog = detect_faces(image, "hog", upsample, max_side, threads)
-        return hog or [box for box, _ in _executor(threads).submit(cnn_detections, image).result()]
-    width, height = image.size
-    scale = min(1.0, max_side / max(width, height))
-    if scale < 1.0:
-        small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        image = image.resize(small_size, Image.BILINEAR)
-    pixels = np.asarray(image)
-    if threads > 1 and detector == "hog" and upsample >= 1 and max(image.size) >= MIN_TILED_SIDE_FACTOR * seam_overlap(upsample):
-        boxes = _detect_tiled(pixels, upsample, threads)
-    else:
-        boxes = _executor(threads).submit(_locate, pixels, detector, upsample).result()
-    if scale < 1.0:
-        boxes = [box.scaled(1.0 / scale) for box in boxes]
-    boxes = [box.clipped(width, height) for box in boxes]
-    return [box for box in boxes if box.width > 0 and box.height > 0]
+
+@dataclass(frozen=True)
+class DlibDetector:
+    """dlib's HOG or CNN detector, on a copy downscaled to max_side when the image is larger.
+    Detection runs on the shared pool of `threads` threads, which bounds both the CPU it takes
+    and the number of dlib detectors built (one per thread, ~1.4 s of CPU each). With
+    threads > 1, HOG detection of a large enough image is spread over the pool. The CNN's boxes
+    are moved by `mapping` (to HOG's geometry)."""
+
+    model: DlibModel
+    description: str
+    mapping: BoxMap | None = None
+
+    def detect(self, image: Image.Image, options: DetectOptions) -> list[Detection]:
+        upsample, threads = options.upsample, options.threads
+        width, height = image.size
+        scale = min(1.0, options.max_side / max(width, height))
+        if scale < 1.0:
+            small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            image = image.resize(small_size, Image.BILINEAR)
+        pixels = np.asarray(image)
+        if threads > 1 and self.model == "hog" and upsample >= 1 and max(image.size) >= MIN_TILED_SIDE_FACTOR * seam_overlap(upsample):
+            found = _detect_tiled(pixels, upsample, threads)
+        else:
+            found = detection_pool(threads).submit(_locate, pixels, self.model, upsample).result()
+        if self.mapping is not None:
+            found = [Detection(map_box(d.box, self.mapping), d.score) for d in found]
+        if scale < 1.0:
+            found = [Detection(d.box.scaled(1.0 / scale), d.score) for d in found]
+        found = [Detection(d.box.clipped(width, height), d.score) for d in found]
+        return [d for d in found if d.box.width > 0 and d.box.height > 0]
 
 
 # dlib's CNN raises on images under ~10 px a side (after upsampling); no face fits there anyway.
 CNN_MIN_SIDE = 16
 
 
-def _locate(pixels: np.ndarray, detector: Detector, upsample: int) -> list[Box]:
-    if detector == "cnn":
-        return [map_cnn_box(box) for box, _ in _cnn(pixels, upsample)]
-    locations = face_recognition().face_locations(pixels, number_of_times_to_upsample=upsample, model=detector)
-    return [Box(left, top, right, bottom) for top, right, bottom, left in locations]
+def _locate(pixels: np.ndarray, model: DlibModel, upsample: int) -> list[Detection]:
+    """dlib's boxes as face_recognition gives them, with dlib's score."""
+    if model == "cnn":  # its boxes as it draws them, unclipped: the map to HOG's was fitted on these
+        if min(pixels.shape[:2]) * 2**upsample < CNN_MIN_SIDE:
+            return []
+        found = face_recognition().api.cnn_face_detector(pixels, upsample)
+        return [Detection(Box(d.rect.left(), d.rect.top(), d.rect.right() + 1, d.rect.bottom() + 1), d.confidence) for d in found]
+    height, width = pixels.shape[:2]
+    rects, scores, _ = face_recognition().api.face_detector.run(pixels, upsample, 0.0)
+    return [Detection(Box(r.left(), r.top(), r.right(), r.bottom()).clipped(width, height), score) for r, score in zip(rects, scores)]
 
 
-def _cnn(pixels: np.ndarray, upsample: int) -> list[tuple[Box, float]]:
-    """dlib CNN boxes as it draws them (not clipped), with its confidence in each."""
-    if min(pixels.shape[:2]) * 2**upsample < CNN_MIN_SIDE:
-        return []
-    found = face_recognition().api.cnn_face_detector(pixels, upsample)
-    return [(Box(d.rect.left(), d.rect.top(), d.rect.right() + 1, d.rect.bottom() + 1), d.confidence) for d in found]
-
-
-# `auto`'s second look: the CNN on a copy whose longer side is CNN_SIDE px (~0.7 s on one core),
+# `auto`'s second look until BlazeFace replaced it (bench.detectors still measures it): the CNN on
+# a copy whose longer side is CNN_SIDE px (~0.7 s on one core),
 # its boxes mapped to HOG's geometry and clipped. The CNN finds faces of ~65 px and more there
 # (LFW faces pasted at known sizes), so faces of ~18% of the photo's longer side; at 224 px it
 # missed the faces of photos with some surroundings. dlib's own threshold: no box on 145
@@ -207,26 +165,26 @@ CNN_SIDE = 384
 # HOG centre = CNN centre + k * CNN size, HOG size = s * CNN size: (kx, ky, sx, sy), fitted on
 # 321 faces both find in 400 training photos by `python -m export.detector_boxes` (mean IoU with
 # HOG's box 0.742 raw, 0.777 mapped).
-CNN_TO_HOG = (0.038, 0.049, 1.035, 1.037)
+CNN_TO_HOG: BoxMap = (0.038, 0.049, 1.035, 1.037)
+
+HOG = DlibDetector(
+    "hog",
+    "dlib's HOG detector: fast (~0.1 s for a 480 px photo, ~0.7-1 s for a phone photo, one core); "
+    "misses turned, tilted, dim or blurred faces (found 78.5% of FairFace's everyday photos)",
+)
+CNN = DlibDetector(
+    "cnn",
+    "dlib's CNN detector on the whole image (up to max_side): finds turned and blurred faces, "
+    "seconds to tens of seconds per photo on CPU",
+    CNN_TO_HOG,
+)
 
 
-def cnn_detections(image: Image.Image, mapping: tuple[float, float, float, float] = CNN_TO_HOG) -> list[tuple[Box, float]]:
-    """The CNN's faces on a CNN_SIDE copy of the image (never enlarged): boxes in the image's
-    pixels, mapped to HOG's geometry (`mapping`) and clipped to it, each with the CNN's confidence."""
-    width, height = image.size
-    scale = min(1.0, CNN_SIDE / max(width, height))
-    small = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.BILINEAR)
-    found = [(map_cnn_box(box, mapping).scaled(1 / scale).clipped(width, height), c) for box, c in _cnn(np.asarray(small), 0)]
-    return [(box, c) for box, c in found if box.width > 0 and box.height > 0]
-
-
-def map_cnn_box(box: Box, mapping: tuple[float, float, float, float] = CNN_TO_HOG) -> Box:
-    """A CNN box where HOG would have drawn it (see CNN_TO_HOG)."""
-    kx, ky, sx, sy = mapping
-    cx = (box.left + box.right) / 2 + kx * box.width
-    cy = (box.top + box.bottom) / 2 + ky * box.height
-    half_w, half_h = sx * box.width / 2, sy * box.height / 2
-    return Box(round(cx - half_w), round(cy - half_h), round(cx + half_w), round(cy + half_h))
+def cnn_detections(image: Image.Image, mapping: BoxMap = CNN_TO_HOG) -> list[Detection]:
+    """The CNN's faces on a CNN_SIDE copy of the image (never enlarged), as `auto` looked for
+    them before BlazeFace: boxes in the image's pixels moved by `mapping`, clipped, with the
+    CNN's confidence."""
+    return DlibDetector("cnn", CNN.description, mapping).detect(image, DetectOptions(upsample=0, max_side=CNN_SIDE))
 
 
 # Tiled HOG detection. dlib releases the GIL, so strips of the image can be scanned at the
@@ -259,11 +217,6 @@ def strip_spans(length: int, count: int, overlap: int, lighter: float) -> list[t
     return spans
 
 
-@lru_cache(maxsize=None)
-def _executor(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="detect")
-
-
 def warm_up(threads: int) -> None:
     """Build the HOG detector of every thread of the pool, so no request pays for it."""
     everyone_started = threading.Barrier(threads)
@@ -273,11 +226,11 @@ def warm_up(threads: int) -> None:
         everyone_started.wait()  # holds each thread until all have a task: one task per thread
         _locate(blank, "hog", 0)
 
-    for job in [_executor(threads).submit(build) for _ in range(threads)]:
+    for job in [detection_pool(threads).submit(build) for _ in range(threads)]:
         job.result()
 
 
-def _detect_tiled(pixels: np.ndarray, upsample: int, threads: int) -> list[Box]:
+def _detect_tiled(pixels: np.ndarray, upsample: int, threads: int) -> list[Detection]:
     height, width = pixels.shape[:2]
     vertical = height > width  # cut across the longer side
     length = height if vertical else width
@@ -285,19 +238,19 @@ def _detect_tiled(pixels: np.ndarray, upsample: int, threads: int) -> list[Box]:
     count = min(threads, max(2, length // (2 * overlap)))
     # The coarse pass costs a quarter of the pixels at a quarter of the upsampled area.
     spans = strip_spans(length, count, overlap, lighter=length * COARSE_SCALE**2 / 4)
-    executor = _executor(threads)
+    executor = detection_pool(threads)
 
-    def strip(span: tuple[int, int]) -> list[Box]:
+    def strip(span: tuple[int, int]) -> list[Detection]:
         start, end = span
         cut = pixels[start:end] if vertical else pixels[:, start:end]
         dx, dy = (0, start) if vertical else (start, 0)
-        return [box.shifted(dx, dy) for box in _locate(np.ascontiguousarray(cut), "hog", upsample)]
+        return [Detection(d.box.shifted(dx, dy), d.score) for d in _locate(np.ascontiguousarray(cut), "hog", upsample)]
 
-    def coarse() -> list[Box]:
+    def coarse() -> list[Detection]:
         small = Image.fromarray(pixels).resize(
             (max(1, round(width * COARSE_SCALE)), max(1, round(height * COARSE_SCALE))), Image.BILINEAR
         )
-        return [box.scaled(1 / COARSE_SCALE) for box in _locate(np.asarray(small), "hog", upsample - 1)]
+        return [Detection(d.box.scaled(1 / COARSE_SCALE), d.score) for d in _locate(np.asarray(small), "hog", upsample - 1)]
 
     # Submission order puts the coarse pass and the lighter last strip on the same worker.
     strip_jobs = [executor.submit(strip, span) for span in spans[:-1]]
@@ -309,23 +262,11 @@ def _detect_tiled(pixels: np.ndarray, upsample: int, threads: int) -> list[Box]:
         low, high = (box.top, box.bottom) if vertical else (box.left, box.right)
         return low in seams or high in seams
 
-    strip_boxes = sorted((b for job in strip_jobs for b in job.result()), key=lambda b: b.area, reverse=True)
+    found = [d for job in [*strip_jobs, coarse_job] for d in job.result()]
+    scores = {d.box: d.score for d in found}
+    strip_boxes = sorted((d.box for job in strip_jobs for d in job.result()), key=lambda b: b.area, reverse=True)
     # A strip sees a face whole at the same scales as an untiled scan, so its box is kept
     # first; a box ending on a seam may be part of a face, so the coarse box wins over it.
     whole = [b for b in strip_boxes if not at_seam(b)]
     cut = [b for b in strip_boxes if at_seam(b)]
-    return merge_duplicates(whole + coarse_job.result() + cut)
-
-
-def merge_duplicates(boxes: list[Box]) -> list[Box]:
-    """Boxes in order of preference, without later ones that are mostly inside a kept one."""
-    kept: list[Box] = []
-    for box in boxes:
-        if all(_overlap(box, other) < 0.5 for other in kept):
-            kept.append(box)
-    return kept
-
-
-def _overlap(a: Box, b: Box) -> float:
-    """Intersection over the smaller box's area: 1 when one box contains the other."""
-    return a.intersection_area(b) / max(1, min(a.area, b.area))
+    return [Detection(box, scores[box]) for box in merge_duplicates(whole + [d.box for d in coarse_job.result()] + cut)]

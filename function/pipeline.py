@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from function.faces import Box, Detector, detect_faces
+from function.boxes import Box
+from function.detectors import Detector, detect_faces
 from function.faces import warm_up as warm_up_detection
 from function.images import UploadedImage
 from function.inference import GenderClassifier

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from function.faces import Box
+from function.boxes import Box
 
 
 @dataclass(frozen=True)

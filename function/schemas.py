@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from function.errors import ERROR_CODES
-from function.faces import DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
+from function.detectors import DEFAULT_CAMERA_DETECTOR, DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
 
 Gender = Literal["female", "male"]
 SeedGender = Literal["Female", "Male"]
@@ -156,6 +156,7 @@ class ModelInput(BaseModel):
 class Detectors(Closed):
     choices: dict[Detector, str] = Field(description="the `detector` values /v1/faces accepts, each with what it does")
     default: Detector = Field(description="the detector used for an upload that names none")
+    camera: Detector = Field(description="the detector for live camera frames: finds a group of small faces fastest")
 
 
 class ModelInfo(BaseModel):
@@ -171,7 +172,7 @@ class ModelInfo(BaseModel):
                     "onnx_sha256": "0f3c…",
                     "source_checkpoint_sha256": "ea9b…",
                     "min_confidence": 0.5,
-                    "detectors": {"choices": DETECTORS, "default": DEFAULT_UPLOAD_DETECTOR},
+                    "detectors": {"choices": DETECTORS, "default": DEFAULT_UPLOAD_DETECTOR, "camera": DEFAULT_CAMERA_DETECTOR},
                     "input": {"input_size": 128, "margin": 0.2, "scale": 0.00392156862745098, "mean": [0.485, 0.456, 0.406],
                               "std": [0.229, 0.224, 0.225], "labels": ["female", "male"], "channel_order": "RGB",
                               "layout": "NCHW", "temperature": 0.9551},

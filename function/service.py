@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from function.errors import InternalError, InvalidRequest, PayloadTooLarge, ServiceError
-from function.faces import DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
+from function.detectors import DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
 from function.pipeline import Analysis, FaceGenderPipeline
 from function.schemas import FacesResponse
 from function.settings import MAX_SIDE_RANGE, MIN_CONFIDENCE_RANGE, UPSAMPLE_RANGE, Settings

@@ -66,8 +66,13 @@ def install_dependencies(package_dir: Path) -> None:
     pip_install(package_dir, "--no-deps", *sdists, "-r", str(ROOT / "requirements-no-deps.txt"))
 
 
+# The detectors' own models and their licence, beside the gender model.
+DETECTOR_MODELS = "blazeface-*"
+
+
 def copy_function(package_dir: Path, model: Path) -> None:
-    """The function package, every module of it at any depth, and the one model the settings select."""
+    """The function package, every module of it at any depth, the one gender model the settings select
+    and the detectors' models."""
     model = (ROOT / model).resolve()
     models_dir = ROOT / "function" / "models"
     if model.parent != models_dir or not model.is_file():
@@ -79,6 +84,8 @@ def copy_function(package_dir: Path, model: Path) -> None:
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, destination)
     shutil.copy2(model, target / "models" / model.name)
+    for detector_file in models_dir.glob(DETECTOR_MODELS):
+        shutil.copy2(detector_file, target / "models" / detector_file.name)
 
 
 def remove_unused(package_dir: Path) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from bench.scenes import FacePhoto, background, face_patch
-from function.faces import Box
+from function.boxes import Box
 
 CHROMIUM = Path("/usr/bin/chromium")
 # quiet, reproducible headless Chromium; no network beyond what the page asks for

@@ -110,7 +110,7 @@ def test_seed_compatible_endpoint(client):
 
 def test_seed_endpoint_reports_width_and_height_the_right_way_round(client, monkeypatch):
     from function import pipeline
-    from function.faces import Box
+    from function.boxes import Box
 
     monkeypatch.setattr(pipeline, "detect_faces", lambda *_: [Box(left=10, top=20, right=110, bottom=60)])
     face = post_file(client, FACE_PHOTOS[0].read_bytes(), path="/predictModel").json()["faces"]["face1"]

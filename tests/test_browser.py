@@ -35,9 +35,9 @@ from browser_support import (
     screenshot_array,
     write_y4m,
 )
-from bench.scenes import crowd, face_photos, iou, matched
+from bench.scenes import crowd, face_photos, matched
 from conftest import FACE_PHOTOS, NO_FACE_PHOTO, composite, encode, gender_of
-from function.faces import Box
+from function.boxes import Box, iou
 from live_server import free_port, live_server
 
 if not CHROMIUM.exists():

@@ -7,7 +7,7 @@ from PIL import Image
 
 from bench.model_ops import node_times_us
 from conftest import FACE_PHOTOS, gender_of
-from function.faces import detect_faces
+from function.detectors import reference_boxes
 from function.inference import GenderClassifier
 from function.preprocess import preprocess
 from function.settings import DEFAULT_MODEL_PATH
@@ -40,7 +40,7 @@ def test_trained_model_reads_the_fixture_faces(path):
     classifier = GenderClassifier(path)
     for photo in FACE_PHOTOS:
         image = Image.open(photo).convert("RGB")
-        probabilities = classifier.probabilities(preprocess(image, detect_faces(image)[:1], classifier.spec))[0]
+        probabilities = classifier.probabilities(preprocess(image, reference_boxes(image)[:1], classifier.spec))[0]
         assert classifier.spec.labels[probabilities.argmax()] == gender_of(photo), photo.name
 
 

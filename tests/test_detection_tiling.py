@@ -8,9 +8,11 @@ from itertools import cycle
 import numpy as np
 import pytest
 
-from bench.scenes import crowd, face_photos, iou, matched
+from bench.scenes import crowd, face_photos, matched
 from conftest import FACE_PHOTOS
-from function.faces import Box, detect_faces, face_recognition, merge_duplicates, seam_overlap, strip_spans
+from function.boxes import Box, iou, merge_duplicates
+from function.detectors import detect_faces
+from function.faces import face_recognition, seam_overlap, strip_spans
 
 SIZE = (1600, 900)
 

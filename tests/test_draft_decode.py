@@ -10,7 +10,7 @@ from PIL import Image
 
 from conftest import FACE_PHOTOS, encode
 from function.errors import InvalidImage, PayloadTooLarge
-from function.faces import Box
+from function.boxes import Box, iou
 from function.images import UploadedImage
 from function.pipeline import FaceGenderPipeline, crop_reductions
 from function.preprocess import ModelSpec, crop_face, to_input
@@ -64,11 +64,6 @@ def decodes(monkeypatch):
 
     monkeypatch.setattr(UploadedImage, "decode", spy)
     return calls
-
-
-def iou(a: Box, b: Box) -> float:
-    inter = a.intersection_area(b)
-    return inter / (a.area + b.area - inter)
 
 
 @pytest.mark.parametrize(

