@@ -100,13 +100,15 @@ const loop = new FrameLoop(
   (blob, signal) => detectFaces(api.apiBase, blob, { detector: options.detector, upsample: options.upsampleCamera }, signal),
   (event) => {
     if (event.type === "result") {
-      const { result, takenAt, latencyMs, fps } = event;
-      const faces = tracker.update(result.faces, takenAt, result.min_confidence ?? null).filter((face) => face.live);
+      const { result, number, takenAt, latencyMs, fps } = event;
+      const faces = tracker.update(result.faces, takenAt, result.min_confidence ?? null, number).filter((face) => face.live);
       if (!cameraView) requestAnimationFrame(drawCamera);
       cameraView = { image: result.image, answer: tracker.answer, stats: { latencyMs, fps } };
       showStats({ latencyMs, fps, faces, image: result.image, mirrored: ui.mirror.checked });
       if (faces.length) setStatus("camera-faces", "Camera on.");
       else setStatus("no-faces", "Camera on. No faces found — face the camera in good light.");
+    } else if (event.type === "cut") {
+      forgetTheScene();
     } else {
       clearCameraView();
       showStats();
@@ -128,6 +130,15 @@ function drawCamera() {
   if (drawing !== drawnCamera) overlay.show(faces, cameraView.image, ui.mirror.checked, cameraView.answer);
   drawnCamera = drawing;
   requestAnimationFrame(drawCamera);
+}
+
+/** A cut is on show: no box or listed face from before it stays, until the new scene's answer. */
+function forgetTheScene() {
+  tracker.clear();
+  if (!cameraView) return;
+  overlay.show([], cameraView.image, ui.mirror.checked, cameraView.answer);
+  drawnCamera = "";
+  showStats({ ...cameraView.stats, faces: [], image: cameraView.image, mirrored: ui.mirror.checked });
 }
 
 function clearCameraView() {

@@ -1,5 +1,7 @@
 // The webcam: opening it, grabbing JPEG frames at the width sent for detection, and the send loop (one request in
-// flight at a time, retrying with backoff while the API is unreachable or failing).
+// flight at a time, retrying with backoff while the API is unreachable or failing, dropping
+// answers about frames from before a cut).
+import { CutDetector } from "./cuts.js";
 
 // Frames are sent this wide, a 640x480 camera's enlarged 1.8x: dlib's HOG at upsample 0 finds
 // faces from ~65 px, so this finds faces of 36 px in the camera's view (people 2-3 m away),
@@ -61,12 +63,16 @@ function sleep(ms, signal) {
 
 /**
  * Counts the frames the video presents, so the loop sends a frame as soon as an answer is
- * back when a new one is already on show, instead of waiting for the one after it.
+ * back when a new one is already on show, instead of waiting for the one after it; and the
+ * cuts between them (`scene` counts them), calling onCut(), as soon as a cut is on show.
  */
 class FrameCounter {
-  constructor(video) {
+  constructor(video, onCut) {
     this.video = video;
+    this.onCut = onCut;
+    this.cuts = new CutDetector();
     this.presented = 0;
+    this.scene = 0;
     this.waiting = [];
     this.generation = 0; // a callback from before stop() ends its chain
   }
@@ -74,9 +80,14 @@ class FrameCounter {
   watch() {
     if (!this.video.requestVideoFrameCallback) return;
     const generation = ++this.generation;
+    this.cuts.reset();
     const tick = () => {
       if (generation !== this.generation) return;
       this.presented += 1;
+      if (this.cuts.isCut(this.video)) {
+        this.scene += 1;
+        this.onCut();
+      }
       this.waiting.splice(0).forEach((resolve) => resolve());
       this.video.requestVideoFrameCallback(tick);
     };
@@ -109,9 +120,11 @@ async function grabFrame(video, canvas) {
 /**
  * Sends frames one at a time: the next frame is grabbed only when the previous answer is
  * back, so a slow API lowers the frame rate instead of queueing requests.
- * analyse(blob, signal) → API result; report(event) gets {type: "result", result, takenAt,
- * latencyMs, fps} (takenAt: performance.now() when the frame was grabbed; fps null until two
- * answers have come) or {type: "error", error, retryInMs}.
+ * analyse(blob, signal) → API result; report(event) gets {type: "result", result, number,
+ * takenAt, latencyMs, fps} (number: the request's, counted from 1 since the page loaded;
+ * takenAt: performance.now() when the frame was grabbed; fps null until two answers have
+ * come), {type: "error", error, retryInMs}, or {type: "cut"} when a cut is on show (the
+ * answers about frames before it are not reported).
  */
 export class FrameLoop {
   constructor(video, analyse, report) {
@@ -119,8 +132,9 @@ export class FrameLoop {
     this.analyse = analyse;
     this.report = report;
     this.canvas = document.createElement("canvas");
-    this.frames = new FrameCounter(video);
+    this.frames = new FrameCounter(video, () => this.report({ type: "cut" }));
     this.controller = null;
+    this.requests = 0;
   }
 
   get running() {
@@ -148,9 +162,11 @@ export class FrameLoop {
       await this.frames.after(sent);
       if (signal.aborted) return;
       sent = this.frames.presented;
+      const scene = this.frames.scene;
       const takenAt = performance.now();
       const frame = await grabFrame(this.video, this.canvas);
       const started = performance.now();
+      const number = ++this.requests;
       try {
         const result = await this.analyse(frame.blob, signal);
         if (signal.aborted) return;
@@ -159,7 +175,8 @@ export class FrameLoop {
         while (finished[0] < now - FPS_WINDOW_MS) finished.shift();
         const fps = finished.length > 1 ? ((finished.length - 1) * 1000) / (now - finished[0]) : null;
         failures = 0;
-        this.report({ type: "result", result, takenAt, latencyMs: now - started, fps });
+        if (scene !== this.frames.scene) continue; // about the scene before a cut
+        this.report({ type: "result", result, number, takenAt, latencyMs: now - started, fps });
       } catch (error) {
         if (signal.aborted) return;
         const retryInMs = BACKOFF_MS[Math.min(failures, BACKOFF_MS.length - 1)];
