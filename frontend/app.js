@@ -4,6 +4,7 @@ import { CameraError, FrameLoop, closeCamera, openCamera } from "./camera.js";
 import { Overlay, annotatedPng, describeFaces } from "./overlay.js";
 import { bodyToSend, decodeUpright, downloadBlob } from "./photo.js";
 import { describeApiBase, loadApiBase, loadOptions, saveApiBase, saveOptions } from "./settings.js";
+import { measure } from "./timing.js";
 import { FaceTracker } from "./tracking.js";
 
 const $ = (id) => document.getElementById(id);
@@ -100,6 +101,7 @@ const loop = new FrameLoop(
   (blob, signal) => detectFaces(api.apiBase, blob, { detector: options.detector, upsample: options.upsampleCamera }, signal),
   (event) => {
     if (event.type === "result") {
+      const started = performance.now();
       const { result, number, takenAt, latencyMs, fps } = event;
       const faces = tracker.update(result.faces, takenAt, result.min_confidence ?? null, number).filter((face) => face.live);
       if (!cameraView) requestAnimationFrame(drawCamera);
@@ -107,6 +109,7 @@ const loop = new FrameLoop(
       showStats({ latencyMs, fps, faces, image: result.image, mirrored: ui.mirror.checked });
       if (faces.length) setStatus("camera-faces", "Camera on.");
       else setStatus("no-faces", "Camera on. No faces found — face the camera in good light.");
+      measure("track", started); // tracking, the figures and the list under the video
     } else if (event.type === "cut") {
       forgetTheScene();
     } else {
@@ -125,9 +128,13 @@ const loop = new FrameLoop(
 let drawnCamera = "";
 function drawCamera() {
   if (!cameraView) return;
+  const started = performance.now();
   const faces = tracker.faces(performance.now());
   const drawing = JSON.stringify([faces, ui.mirror.checked, cameraView.answer]);
-  if (drawing !== drawnCamera) overlay.show(faces, cameraView.image, ui.mirror.checked, cameraView.answer);
+  if (drawing !== drawnCamera) {
+    overlay.show(faces, cameraView.image, ui.mirror.checked, cameraView.answer);
+    measure("draw", started);
+  }
   drawnCamera = drawing;
   requestAnimationFrame(drawCamera);
 }

@@ -1,13 +1,17 @@
 // The webcam: opening it, grabbing JPEG frames at the width sent for detection, and the send loop (one request in
-// flight at a time, retrying with backoff while the API is unreachable or failing, dropping
-// answers about frames from before a cut).
+// flight at a time, the next frame encoded while it is, retrying with backoff while the API is
+// unreachable or failing, dropping answers about frames from before a cut).
 import { CutDetector } from "./cuts.js";
+import { measure } from "./timing.js";
 
 // Frames are sent this wide, a 640x480 camera's enlarged 1.8x: dlib's HOG at upsample 0 finds
 // faces from ~65 px, so this finds faces of 36 px in the camera's view (people 2-3 m away),
 // at ~3.2x the cost of the 640 px frame, against 4x for upsample 1 (bench/RESULTS.md).
 const FRAME_WIDTH = 1152;
 const JPEG_QUALITY = 0.85;
+// The time grabbing a frame takes (waiting for a new one, drawing, encoding) and an answer
+// takes are followed as moving averages, this much of each new measure going in.
+const SMOOTHING = 0.2;
 const BACKOFF_MS = [1000, 2000, 4000, 8000];
 const FPS_WINDOW_MS = 3000;
 
@@ -56,8 +60,9 @@ export function closeCamera(video) {
 
 function sleep(ms, signal) {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+    const abort = () => (clearTimeout(timer), resolve());
+    const timer = setTimeout(() => (signal.removeEventListener("abort", abort), resolve()), ms);
+    signal.addEventListener("abort", abort, { once: true });
   });
 }
 
@@ -65,6 +70,7 @@ function sleep(ms, signal) {
  * Counts the frames the video presents, so the loop sends a frame as soon as an answer is
  * back when a new one is already on show, instead of waiting for the one after it; and the
  * cuts between them (`scene` counts them), calling onCut(), as soon as a cut is on show.
+ * Without requestVideoFrameCallback, every paint counts as a frame.
  */
 class FrameCounter {
   constructor(video, onCut) {
@@ -78,7 +84,9 @@ class FrameCounter {
   }
 
   watch() {
-    if (!this.video.requestVideoFrameCallback) return;
+    const next = this.video.requestVideoFrameCallback
+      ? (callback) => this.video.requestVideoFrameCallback(callback)
+      : (callback) => requestAnimationFrame(callback);
     const generation = ++this.generation;
     this.cuts.reset();
     const tick = () => {
@@ -89,9 +97,9 @@ class FrameCounter {
         this.onCut();
       }
       this.waiting.splice(0).forEach((resolve) => resolve());
-      this.video.requestVideoFrameCallback(tick);
+      next(tick);
     };
-    this.video.requestVideoFrameCallback(tick);
+    next(tick);
   }
 
   stop() {
@@ -99,27 +107,46 @@ class FrameCounter {
     this.waiting.splice(0).forEach((resolve) => resolve()); // the loop sees it was stopped
   }
 
-  /** Resolves once a frame newer than `seen` is on show; without the callback, at the next paint. */
+  /** Resolves once a frame newer than `seen` is on show. */
   after(seen) {
-    if (!this.video.requestVideoFrameCallback) return new Promise((resolve) => requestAnimationFrame(() => resolve()));
     if (this.presented > seen) return Promise.resolve();
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 }
 
-/** The current video frame, scaled to FRAME_WIDTH wide, as a JPEG Blob and its size. */
-async function grabFrame(video, canvas) {
-  const scale = FRAME_WIDTH / video.videoWidth;
-  canvas.width = Math.round(video.videoWidth * scale);
-  canvas.height = Math.round(video.videoHeight * scale);
-  canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
-  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", JPEG_QUALITY));
-  return { blob, width: canvas.width, height: canvas.height };
+/**
+ * The current video frame, scaled to FRAME_WIDTH wide, as a JPEG Blob. An OffscreenCanvas,
+ * opaque and only resized when the video's size changes: it encodes in about half the time of
+ * a page canvas's toBlob (bench/RESULTS.md, "The live view's own time").
+ */
+class FrameGrabber {
+  constructor() {
+    this.canvas = new OffscreenCanvas(1, 1);
+    this.context = this.canvas.getContext("2d", { alpha: false });
+  }
+
+  async grab(video) {
+    let started = performance.now();
+    const width = FRAME_WIDTH;
+    const height = Math.round((video.videoHeight * FRAME_WIDTH) / video.videoWidth);
+    if (this.canvas.width !== width || this.canvas.height !== height) [this.canvas.width, this.canvas.height] = [width, height];
+    this.context.drawImage(video, 0, 0, width, height);
+    measure("grab", started);
+    started = performance.now();
+    const blob = await this.canvas.convertToBlob({ type: "image/jpeg", quality: JPEG_QUALITY });
+    measure("encode", started);
+    return blob;
+  }
+}
+
+function smoothed(average, value) {
+  return average === null ? value : average + SMOOTHING * (value - average);
 }
 
 /**
- * Sends frames one at a time: the next frame is grabbed only when the previous answer is
- * back, so a slow API lowers the frame rate instead of queueing requests.
+ * Sends frames one at a time, so a slow API lowers the frame rate instead of queueing
+ * requests. While one is in flight the next frame is grabbed and encoded, timed to be ready
+ * when the answer is expected: it is sent at once, and is as fresh as it can be then.
  * analyse(blob, signal) → API result; report(event) gets {type: "result", result, number,
  * takenAt, latencyMs, fps} (number: the request's, counted from 1 since the page loaded;
  * takenAt: performance.now() when the frame was grabbed; fps null until two answers have
@@ -131,10 +158,12 @@ export class FrameLoop {
     this.video = video;
     this.analyse = analyse;
     this.report = report;
-    this.canvas = document.createElement("canvas");
+    this.grabber = new FrameGrabber();
     this.frames = new FrameCounter(video, () => this.report({ type: "cut" }));
     this.controller = null;
     this.requests = 0;
+    this.grabMs = null; // moving averages: see SMOOTHING
+    this.latencyMs = null;
   }
 
   get running() {
@@ -157,32 +186,49 @@ export class FrameLoop {
   async #run(signal) {
     const finished = [];
     let failures = 0;
-    let sent = -1;
-    while (!signal.aborted) {
-      await this.frames.after(sent);
-      if (signal.aborted) return;
-      sent = this.frames.presented;
-      const scene = this.frames.scene;
-      const takenAt = performance.now();
-      const frame = await grabFrame(this.video, this.canvas);
+    let grabbed = -1; // the frame last grabbed, as counted by this.frames
+    /** A frame newer than the last one grabbed, once `ready` has settled; null once stopped. */
+    const grab = async (ready) => {
+      await ready;
+      const started = performance.now();
+      await this.frames.after(grabbed);
+      if (signal.aborted) return null;
+      grabbed = this.frames.presented;
+      const frame = { scene: this.frames.scene, takenAt: performance.now(), blob: await this.grabber.grab(this.video) };
+      this.grabMs = smoothed(this.grabMs, performance.now() - started);
+      return frame;
+    };
+    let frame = await grab();
+    while (frame && !signal.aborted) {
+      if (frame.scene !== this.frames.scene) {
+        frame = await grab(); // a cut was shown since: a frame of the new scene instead
+        continue;
+      }
       const started = performance.now();
       const number = ++this.requests;
+      const answer = this.analyse(frame.blob, signal);
+      const expected = sleep(Math.max(0, (this.latencyMs ?? 0) - (this.grabMs ?? 0)), signal);
+      const next = grab(Promise.race([expected, answer.catch(() => {})]));
       try {
-        const result = await this.analyse(frame.blob, signal);
+        const result = await answer;
         if (signal.aborted) return;
         const now = performance.now();
+        this.latencyMs = smoothed(this.latencyMs, now - started);
         finished.push(now);
         while (finished[0] < now - FPS_WINDOW_MS) finished.shift();
         const fps = finished.length > 1 ? ((finished.length - 1) * 1000) / (now - finished[0]) : null;
         failures = 0;
-        if (scene !== this.frames.scene) continue; // about the scene before a cut
-        this.report({ type: "result", result, number, takenAt, latencyMs: now - started, fps });
+        // not about the scene before a cut
+        if (frame.scene === this.frames.scene) this.report({ type: "result", result, number, takenAt: frame.takenAt, latencyMs: now - started, fps });
+        frame = await next;
       } catch (error) {
         if (signal.aborted) return;
         const retryInMs = BACKOFF_MS[Math.min(failures, BACKOFF_MS.length - 1)];
         failures += 1;
         this.report({ type: "error", error, retryInMs });
         await sleep(retryInMs, signal);
+        await next;
+        frame = await grab(); // the one grabbed meanwhile is old by now
       }
     }
   }
