@@ -219,6 +219,8 @@ def page_round(browser, site: str, api: str, seconds: float, truth) -> dict:
         body = page.evaluate(BASE64, "window.lastBody")
     finally:
         context.close()
+    if len(answers) < 2:
+        raise SystemExit(f"only {len(answers)} answer(s) in {seconds} s: the machine is too busy for this measure")
     span = (answers[-1]["t"] - answers[0]["t"]) / 1000
     return {
         "fps": (len(answers) - 1) / span,
