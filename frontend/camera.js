@@ -1,6 +1,6 @@
 // The webcam: opening it, grabbing JPEG frames at the width sent for detection, and the send loop (one request in
-// flight at a time, the next frame encoded while it is, retrying with backoff while the API is
-// unreachable or failing, dropping answers about frames from before a cut).
+// flight at a time, retrying with backoff while the API is unreachable or failing, dropping
+// answers about frames from before a cut).
 import { CutDetector } from "./cuts.js";
 import { measure } from "./timing.js";
 
@@ -9,10 +9,10 @@ import { measure } from "./timing.js";
 // at ~3.2x the cost of the 640 px frame, against 4x for upsample 1 (bench/RESULTS.md).
 const FRAME_WIDTH = 1152;
 const JPEG_QUALITY = 0.85;
-// The time grabbing a frame takes (waiting for a new one, drawing, encoding) and an answer
-// takes are followed as moving averages, this much of each new measure going in.
-const SMOOTHING = 0.2;
 const BACKOFF_MS = [1000, 2000, 4000, 8000];
+// Longer than this without seeing a frame (a background tab, a starved page) counts as a cut:
+// what the camera showed meanwhile is not known.
+const MAX_UNSEEN_MS = 1000;
 const FPS_WINDOW_MS = 3000;
 
 export class CameraError extends Error {
@@ -69,7 +69,8 @@ function sleep(ms, signal) {
 /**
  * Counts the frames the video presents, so the loop sends a frame as soon as an answer is
  * back when a new one is already on show, instead of waiting for the one after it; and the
- * cuts between them (`scene` counts them), calling onCut(), as soon as a cut is on show.
+ * cuts between them (`scene` counts them), calling onCut(), as soon as a cut is on show
+ * (or a frame after a long gap: MAX_UNSEEN_MS).
  * Without requestVideoFrameCallback, every paint counts as a frame.
  */
 class FrameCounter {
@@ -89,10 +90,13 @@ class FrameCounter {
       : (callback) => requestAnimationFrame(callback);
     const generation = ++this.generation;
     this.cuts.reset();
+    let seenAt = performance.now();
     const tick = () => {
       if (generation !== this.generation) return;
       this.presented += 1;
-      if (this.cuts.isCut(this.video)) {
+      const unseenMs = performance.now() - seenAt;
+      seenAt += unseenMs;
+      if (this.cuts.isCut(this.video) || unseenMs > MAX_UNSEEN_MS) {
         this.scene += 1;
         this.onCut();
       }
@@ -139,14 +143,10 @@ class FrameGrabber {
   }
 }
 
-function smoothed(average, value) {
-  return average === null ? value : average + SMOOTHING * (value - average);
-}
-
 /**
- * Sends frames one at a time, so a slow API lowers the frame rate instead of queueing
- * requests. While one is in flight the next frame is grabbed and encoded, timed to be ready
- * when the answer is expected: it is sent at once, and is as fresh as it can be then.
+ * Sends frames one at a time: the next frame is grabbed only when the previous answer is
+ * back, so a slow API lowers the frame rate instead of queueing requests, and each frame sent
+ * is as fresh as it can be (grabbing it during the request made it staler: bench/RESULTS.md).
  * analyse(blob, signal) → API result; report(event) gets {type: "result", result, number,
  * takenAt, latencyMs, fps} (number: the request's, counted from 1 since the page loaded;
  * takenAt: performance.now() when the frame was grabbed; fps null until two answers have
@@ -162,8 +162,6 @@ export class FrameLoop {
     this.frames = new FrameCounter(video, () => this.report({ type: "cut" }));
     this.controller = null;
     this.requests = 0;
-    this.grabMs = null; // moving averages: see SMOOTHING
-    this.latencyMs = null;
   }
 
   get running() {
@@ -186,49 +184,32 @@ export class FrameLoop {
   async #run(signal) {
     const finished = [];
     let failures = 0;
-    let grabbed = -1; // the frame last grabbed, as counted by this.frames
-    /** A frame newer than the last one grabbed, once `ready` has settled; null once stopped. */
-    const grab = async (ready) => {
-      await ready;
-      const started = performance.now();
-      await this.frames.after(grabbed);
-      if (signal.aborted) return null;
-      grabbed = this.frames.presented;
-      const frame = { scene: this.frames.scene, takenAt: performance.now(), blob: await this.grabber.grab(this.video) };
-      this.grabMs = smoothed(this.grabMs, performance.now() - started);
-      return frame;
-    };
-    let frame = await grab();
-    while (frame && !signal.aborted) {
-      if (frame.scene !== this.frames.scene) {
-        frame = await grab(); // a cut was shown since: a frame of the new scene instead
-        continue;
-      }
+    let sent = -1;
+    while (!signal.aborted) {
+      await this.frames.after(sent);
+      if (signal.aborted) return;
+      sent = this.frames.presented;
+      const scene = this.frames.scene;
+      const takenAt = performance.now();
+      const blob = await this.grabber.grab(this.video);
       const started = performance.now();
       const number = ++this.requests;
-      const answer = this.analyse(frame.blob, signal);
-      const expected = sleep(Math.max(0, (this.latencyMs ?? 0) - (this.grabMs ?? 0)), signal);
-      const next = grab(Promise.race([expected, answer.catch(() => {})]));
       try {
-        const result = await answer;
+        const result = await this.analyse(blob, signal);
         if (signal.aborted) return;
         const now = performance.now();
-        this.latencyMs = smoothed(this.latencyMs, now - started);
         finished.push(now);
         while (finished[0] < now - FPS_WINDOW_MS) finished.shift();
         const fps = finished.length > 1 ? ((finished.length - 1) * 1000) / (now - finished[0]) : null;
         failures = 0;
-        // not about the scene before a cut
-        if (frame.scene === this.frames.scene) this.report({ type: "result", result, number, takenAt: frame.takenAt, latencyMs: now - started, fps });
-        frame = await next;
+        if (scene !== this.frames.scene) continue; // about the scene before a cut
+        this.report({ type: "result", result, number, takenAt, latencyMs: now - started, fps });
       } catch (error) {
         if (signal.aborted) return;
         const retryInMs = BACKOFF_MS[Math.min(failures, BACKOFF_MS.length - 1)];
         failures += 1;
         this.report({ type: "error", error, retryInMs });
         await sleep(retryInMs, signal);
-        await next;
-        frame = await grab(); // the one grabbed meanwhile is old by now
       }
     }
   }
