@@ -1,5 +1,6 @@
 // The API calls the page makes: POST {apiBase}/v1/faces with the image as the raw body, and
 // GET {apiBase}/v1/model for the detectors it offers.
+import { measure } from "./timing.js";
 
 const TIMEOUT_MS = 30000;
 
@@ -29,6 +30,7 @@ function either(signal, timeout) {
 export async function detectFaces(apiBase, image, options, signal) {
   const timeout = AbortSignal.timeout(TIMEOUT_MS);
   let response;
+  let started = performance.now();
   try {
     response = await fetch(facesUrl(apiBase, options), {
       method: "POST",
@@ -42,7 +44,10 @@ export async function detectFaces(apiBase, image, options, signal) {
     if (timeout.aborted) throw new ApiError("timeout", `The API did not answer within ${TIMEOUT_MS / 1000} s.`);
     throw new ApiError("unreachable", `Cannot reach the API at ${apiBase || location.origin}.`);
   }
+  measure("request", started); // upload, the API's work, the answer's headers
+  started = performance.now();
   const payload = await response.json().catch(() => null);
+  measure("answer", started);
   if (!response.ok) {
     const message = payload?.error?.message ?? `The API answered HTTP ${response.status} without an error message.`;
     throw new ApiError("http", message, response.status);

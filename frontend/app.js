@@ -4,6 +4,7 @@ import { CameraError, FrameLoop, closeCamera, openCamera } from "./camera.js";
 import { Overlay, annotatedPng, describeFaces } from "./overlay.js";
 import { bodyToSend, decodeUpright, downloadBlob } from "./photo.js";
 import { describeApiBase, loadApiBase, loadOptions, saveApiBase, saveOptions } from "./settings.js";
+import { measure } from "./timing.js";
 import { FaceTracker } from "./tracking.js";
 
 const $ = (id) => document.getElementById(id);
@@ -100,13 +101,17 @@ const loop = new FrameLoop(
   (blob, signal) => detectFaces(api.apiBase, blob, { detector: options.detector, upsample: options.upsampleCamera }, signal),
   (event) => {
     if (event.type === "result") {
-      const { result, takenAt, latencyMs, fps } = event;
-      const faces = tracker.update(result.faces, takenAt, result.min_confidence ?? null).filter((face) => face.live);
+      const started = performance.now();
+      const { result, number, takenAt, latencyMs, fps } = event;
+      const faces = tracker.update(result.faces, takenAt, result.min_confidence ?? null, number).filter((face) => face.live);
       if (!cameraView) requestAnimationFrame(drawCamera);
       cameraView = { image: result.image, answer: tracker.answer, stats: { latencyMs, fps } };
       showStats({ latencyMs, fps, faces, image: result.image, mirrored: ui.mirror.checked });
       if (faces.length) setStatus("camera-faces", "Camera on.");
       else setStatus("no-faces", "Camera on. No faces found — face the camera in good light.");
+      measure("track", started); // tracking, the figures and the list under the video
+    } else if (event.type === "cut") {
+      forgetTheScene();
     } else {
       clearCameraView();
       showStats();
@@ -123,11 +128,24 @@ const loop = new FrameLoop(
 let drawnCamera = "";
 function drawCamera() {
   if (!cameraView) return;
+  const started = performance.now();
   const faces = tracker.faces(performance.now());
   const drawing = JSON.stringify([faces, ui.mirror.checked, cameraView.answer]);
-  if (drawing !== drawnCamera) overlay.show(faces, cameraView.image, ui.mirror.checked, cameraView.answer);
+  if (drawing !== drawnCamera) {
+    overlay.show(faces, cameraView.image, ui.mirror.checked, cameraView.answer);
+    measure("draw", started);
+  }
   drawnCamera = drawing;
   requestAnimationFrame(drawCamera);
+}
+
+/** A cut is on show: no box or listed face from before it stays, until the new scene's answer. */
+function forgetTheScene() {
+  tracker.clear();
+  if (!cameraView) return;
+  overlay.show([], cameraView.image, ui.mirror.checked, cameraView.answer);
+  drawnCamera = "";
+  showStats({ ...cameraView.stats, faces: [], image: cameraView.image, mirrored: ui.mirror.checked });
 }
 
 function clearCameraView() {

@@ -1,5 +1,8 @@
 // The webcam: opening it, grabbing JPEG frames at the width sent for detection, and the send loop (one request in
-// flight at a time, retrying with backoff while the API is unreachable or failing).
+// flight at a time, retrying with backoff while the API is unreachable or failing, dropping
+// answers about frames from before a cut).
+import { CutDetector } from "./cuts.js";
+import { measure } from "./timing.js";
 
 // Frames are sent this wide, a 640x480 camera's enlarged 1.8x: dlib's HOG at upsample 0 finds
 // faces from ~65 px, so this finds faces of 36 px in the camera's view (people 2-3 m away),
@@ -7,6 +10,9 @@
 const FRAME_WIDTH = 1152;
 const JPEG_QUALITY = 0.85;
 const BACKOFF_MS = [1000, 2000, 4000, 8000];
+// Longer than this without seeing a frame (a background tab, a starved page) counts as a cut:
+// what the camera showed meanwhile is not known.
+const MAX_UNSEEN_MS = 1000;
 const FPS_WINDOW_MS = 3000;
 
 export class CameraError extends Error {
@@ -54,33 +60,50 @@ export function closeCamera(video) {
 
 function sleep(ms, signal) {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+    const abort = () => (clearTimeout(timer), resolve());
+    const timer = setTimeout(() => (signal.removeEventListener("abort", abort), resolve()), ms);
+    signal.addEventListener("abort", abort, { once: true });
   });
 }
 
 /**
  * Counts the frames the video presents, so the loop sends a frame as soon as an answer is
- * back when a new one is already on show, instead of waiting for the one after it.
+ * back when a new one is already on show, instead of waiting for the one after it; and the
+ * cuts between them (`scene` counts them), calling onCut(), as soon as a cut is on show
+ * (or a frame after a long gap: MAX_UNSEEN_MS).
+ * Without requestVideoFrameCallback, every paint counts as a frame.
  */
 class FrameCounter {
-  constructor(video) {
+  constructor(video, onCut) {
     this.video = video;
+    this.onCut = onCut;
+    this.cuts = new CutDetector();
     this.presented = 0;
+    this.scene = 0;
     this.waiting = [];
     this.generation = 0; // a callback from before stop() ends its chain
   }
 
   watch() {
-    if (!this.video.requestVideoFrameCallback) return;
+    const next = this.video.requestVideoFrameCallback
+      ? (callback) => this.video.requestVideoFrameCallback(callback)
+      : (callback) => requestAnimationFrame(callback);
     const generation = ++this.generation;
+    this.cuts.reset();
+    let seenAt = performance.now();
     const tick = () => {
       if (generation !== this.generation) return;
       this.presented += 1;
+      const unseenMs = performance.now() - seenAt;
+      seenAt += unseenMs;
+      if (this.cuts.isCut(this.video) || unseenMs > MAX_UNSEEN_MS) {
+        this.scene += 1;
+        this.onCut();
+      }
       this.waiting.splice(0).forEach((resolve) => resolve());
-      this.video.requestVideoFrameCallback(tick);
+      next(tick);
     };
-    this.video.requestVideoFrameCallback(tick);
+    next(tick);
   }
 
   stop() {
@@ -88,39 +111,57 @@ class FrameCounter {
     this.waiting.splice(0).forEach((resolve) => resolve()); // the loop sees it was stopped
   }
 
-  /** Resolves once a frame newer than `seen` is on show; without the callback, at the next paint. */
+  /** Resolves once a frame newer than `seen` is on show. */
   after(seen) {
-    if (!this.video.requestVideoFrameCallback) return new Promise((resolve) => requestAnimationFrame(() => resolve()));
     if (this.presented > seen) return Promise.resolve();
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 }
 
-/** The current video frame, scaled to FRAME_WIDTH wide, as a JPEG Blob and its size. */
-async function grabFrame(video, canvas) {
-  const scale = FRAME_WIDTH / video.videoWidth;
-  canvas.width = Math.round(video.videoWidth * scale);
-  canvas.height = Math.round(video.videoHeight * scale);
-  canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
-  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", JPEG_QUALITY));
-  return { blob, width: canvas.width, height: canvas.height };
+/**
+ * The current video frame, scaled to FRAME_WIDTH wide, as a JPEG Blob. An OffscreenCanvas,
+ * opaque and only resized when the video's size changes: it encodes in about half the time of
+ * a page canvas's toBlob (bench/RESULTS.md, "The live view's own time").
+ */
+class FrameGrabber {
+  constructor() {
+    this.canvas = new OffscreenCanvas(1, 1);
+    this.context = this.canvas.getContext("2d", { alpha: false });
+  }
+
+  async grab(video) {
+    let started = performance.now();
+    const width = FRAME_WIDTH;
+    const height = Math.round((video.videoHeight * FRAME_WIDTH) / video.videoWidth);
+    if (this.canvas.width !== width || this.canvas.height !== height) [this.canvas.width, this.canvas.height] = [width, height];
+    this.context.drawImage(video, 0, 0, width, height);
+    measure("grab", started);
+    started = performance.now();
+    const blob = await this.canvas.convertToBlob({ type: "image/jpeg", quality: JPEG_QUALITY });
+    measure("encode", started);
+    return blob;
+  }
 }
 
 /**
  * Sends frames one at a time: the next frame is grabbed only when the previous answer is
- * back, so a slow API lowers the frame rate instead of queueing requests.
- * analyse(blob, signal) → API result; report(event) gets {type: "result", result, takenAt,
- * latencyMs, fps} (takenAt: performance.now() when the frame was grabbed; fps null until two
- * answers have come) or {type: "error", error, retryInMs}.
+ * back, so a slow API lowers the frame rate instead of queueing requests, and each frame sent
+ * is as fresh as it can be (grabbing it during the request made it staler: bench/RESULTS.md).
+ * analyse(blob, signal) → API result; report(event) gets {type: "result", result, number,
+ * takenAt, latencyMs, fps} (number: the request's, counted from 1 since the page loaded;
+ * takenAt: performance.now() when the frame was grabbed; fps null until two answers have
+ * come), {type: "error", error, retryInMs}, or {type: "cut"} when a cut is on show (the
+ * answers about frames before it are not reported).
  */
 export class FrameLoop {
   constructor(video, analyse, report) {
     this.video = video;
     this.analyse = analyse;
     this.report = report;
-    this.canvas = document.createElement("canvas");
-    this.frames = new FrameCounter(video);
+    this.grabber = new FrameGrabber();
+    this.frames = new FrameCounter(video, () => this.report({ type: "cut" }));
     this.controller = null;
+    this.requests = 0;
   }
 
   get running() {
@@ -148,18 +189,21 @@ export class FrameLoop {
       await this.frames.after(sent);
       if (signal.aborted) return;
       sent = this.frames.presented;
+      const scene = this.frames.scene;
       const takenAt = performance.now();
-      const frame = await grabFrame(this.video, this.canvas);
+      const blob = await this.grabber.grab(this.video);
       const started = performance.now();
+      const number = ++this.requests;
       try {
-        const result = await this.analyse(frame.blob, signal);
+        const result = await this.analyse(blob, signal);
         if (signal.aborted) return;
         const now = performance.now();
         finished.push(now);
         while (finished[0] < now - FPS_WINDOW_MS) finished.shift();
         const fps = finished.length > 1 ? ((finished.length - 1) * 1000) / (now - finished[0]) : null;
         failures = 0;
-        this.report({ type: "result", result, takenAt, latencyMs: now - started, fps });
+        if (scene !== this.frames.scene) continue; // about the scene before a cut
+        this.report({ type: "result", result, number, takenAt, latencyMs: now - started, fps });
       } catch (error) {
         if (signal.aborted) return;
         const retryInMs = BACKOFF_MS[Math.min(failures, BACKOFF_MS.length - 1)];

@@ -24,10 +24,13 @@ export function faceLabel(face) {
   return face.uncertain ? `? ${percent(face.confidence)}` : `${capitalised(face.gender)} ${percent(face.confidence)}`;
 }
 
-/** The label in words, for the list: "Uncertain (62% female)" rather than "? 62%". */
+/**
+ * The label in words, for the list: "Uncertain (62%)" rather than "? 62%". No gender word for
+ * an uncertain face: its better guess may change from one answer to the next.
+ */
 export function faceDescription(face) {
   if (face.contested) return "Uncertain";
-  return face.uncertain ? `Uncertain (${percent(face.confidence)} ${face.gender})` : faceLabel(face);
+  return face.uncertain ? `Uncertain (${percent(face.confidence)})` : faceLabel(face);
 }
 
 /**
@@ -43,6 +46,7 @@ export function placeFaces(faces, image, target, mirrored) {
     const left = mirrored ? image.width - x - width : x;
     return {
       id: face.id,
+      answer: face.answer ?? null,
       label: faceLabel(face),
       gender: face.gender,
       confidence: face.confidence,

@@ -1,8 +1,9 @@
 // Follows faces across camera frames, so that each box stays on its own person and shows that
 // person's label:
 // - a detection continues a track only if it overlaps the box the track's motion predicts for
-//   the moment the frame was taken, and a detection sure of the other label than a sure track
-//   does not silently join it (maybe a new person in the same place: see #contest);
+//   the moment the frame was taken and is of about its size; a detection sure of the other
+//   label than a sure track, or one the API is sure of where an uncertain track is, does not
+//   silently join it (maybe a new person in the same place: see #contest);
 // - the label is the mean of the track's recent gender probabilities, each frame weighted by
 //   how sure it was, so one odd frame cannot flip it and two people are never mixed;
 // - only tracks in the latest answer are live; a track that was not is shown faintly for that
@@ -17,6 +18,7 @@ const ALPHA = 0.7; // share of a detection's offset from the prediction the box 
 const BETA = 0.5; // share of it that goes into the velocity
 const SURE_DETECTION = 0.9; // a detection this sure of one label...
 const SURE_TRACK = 0.8; // ...against a track this sure of the other disagrees strongly
+const MAX_SIZE_RATIO = 1.5; // a face's box does not grow or shrink more than this between answers (HOG's steps: 1.2)
 
 function iou(a, b) {
   const width = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
@@ -48,9 +50,8 @@ function weightedMean(history) {
   return Object.fromEntries(Object.entries(sums).map(([label, sum]) => [label, sum / total]));
 }
 
-function disagrees(track, face) {
-  const label = topLabel(face.scores);
-  return label !== track.gender && face.scores[label] >= SURE_DETECTION && track.scores[track.gender] >= SURE_TRACK;
+function aboutAsLarge(a, b) {
+  return ["width", "height"].every((k) => Math.max(a[k], b[k]) <= MAX_SIZE_RATIO * Math.min(a[k], b[k]));
 }
 
 export class FaceTracker {
@@ -63,18 +64,19 @@ export class FaceTracker {
 
   /**
    * One answer: `faces` as the API returns them (box, scores), `takenAt` (ms) when its frame
-   * was grabbed, `minConfidence` the API's threshold for a sure label (null: none).
+   * was grabbed, `minConfidence` the API's threshold for a sure label (null: none), `answer`
+   * its number (the caller's count of requests: answers it dropped are skipped, after clear()).
    * Returns the faces to show at `takenAt` (see faces()).
    */
-  update(faces, takenAt, minConfidence = null) {
-    this.answer += 1;
+  update(faces, takenAt, minConfidence = null, answer = this.answer + 1) {
+    this.answer = answer;
     this.minConfidence = minConfidence;
     const pairs = [];
     this.tracks.forEach((track, t) => {
       const guess = predicted(track, takenAt);
       faces.forEach((face, f) => {
         const overlap = iou(guess, face.box);
-        if (overlap >= MIN_IOU) pairs.push({ t, f, overlap, agrees: !disagrees(track, face) });
+        if (overlap >= MIN_IOU && aboutAsLarge(guess, face.box)) pairs.push({ t, f, overlap, agrees: !this.#disagrees(track, face) });
       });
     });
     // agreeing pairs first: two people crossing keep their own tracks
@@ -95,6 +97,7 @@ export class FaceTracker {
     return this.faces(takenAt);
   }
 
+  /** Forgets every track: after a cut, no face in the new scene continues one from the old. */
   clear() {
     this.tracks = [];
   }
@@ -103,7 +106,8 @@ export class FaceTracker {
    * The faces to draw at time `now` (ms): those in the latest answer (`live`), at the box
    * their motion predicts for `now`, and those only in the one before (`live: false`, to be
    * drawn faintly), where they were last seen. `uncertain`: below minConfidence, `contested`,
-   * or flagged by the API as a likely child in its latest answer for the track.
+   * or flagged by the API as a likely child in its latest answer for the track. `answer`: the
+   * number of the answer that last saw the face.
    */
   faces(now) {
     return this.tracks
@@ -114,9 +118,33 @@ export class FaceTracker {
         const rounded = Object.fromEntries(KEYS.map((k) => [k, Math.round(box[k])]));
         const confidence = track.scores[track.gender];
         const contested = Boolean(track.challenger); // see #contest
-        const uncertain = contested || track.likelyChild || (this.minConfidence !== null && confidence < this.minConfidence);
-        return { id: track.id, box: rounded, gender: track.gender, confidence, scores: track.scores, uncertain, contested, live };
+        const uncertain = contested || this.#unsure(track);
+        return { id: track.id, answer: track.answer, box: rounded, gender: track.gender, confidence, scores: track.scores, uncertain, contested, live };
       });
+  }
+
+  /** Below the API's threshold, or flagged by it as a likely child in its latest answer for the track. */
+  #unsure(track) {
+    return track.likelyChild || this.#belowThreshold(track);
+  }
+
+  #belowThreshold(track) {
+    return this.minConfidence !== null && track.scores[track.gender] < this.minConfidence;
+  }
+
+  /** The API's own verdict: at or above its threshold and not flagged uncertain. */
+  #sure(face) {
+    return this.minConfidence !== null && !face.uncertain && Math.max(...Object.values(face.scores)) >= this.minConfidence;
+  }
+
+  /**
+   * Sure of the other label than a sure track, or sure where the track is below the threshold:
+   * maybe a new person where the track's was (a track below it would otherwise take in anyone).
+   */
+  #disagrees(track, face) {
+    const label = topLabel(face.scores);
+    const strongly = label !== track.gender && face.scores[label] >= SURE_DETECTION && track.scores[track.gender] >= SURE_TRACK;
+    return strongly || (this.#belowThreshold(track) && this.#sure(face));
   }
 
   #start(face, takenAt, history) {
@@ -150,7 +178,7 @@ export class FaceTracker {
   }
 
   /**
-   * A sure detection of the other label where a sure track is. Once may be the model's odd
+   * A detection that disagrees with the track (#disagrees). Once may be the model's odd
    * frame: the box follows, the label holds but is shown as uncertain. Twice in a row is
    * another person: the track is replaced by a new one that starts from these two frames alone.
    */

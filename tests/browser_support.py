@@ -150,12 +150,14 @@ def mean_difference(shown: np.ndarray, reference: Image.Image) -> float:
     return float(np.abs(shown - np.asarray(scaled).astype(np.int16)).mean())
 
 
-# ---- a moving scene for the fake camera: still group, pan, cut, two people crossing ----------
+# ---- a moving scene for the fake camera: still group, pan, cut, two people crossing, cut back --
 
 SCENE_SIZE = (640, 480)
 SCENE_FPS = 15
 FACE_WIDTH = 90  # dlib box width in the camera frame
-STILL, PAN, CUT = 45, 25, 90  # frames of: the group standing still, panning left, after the cut
+STILL, PAN, CUT, BACK = 45, 25, 90, 30  # frames of: the group standing still, panning left, after the cut, back
+SCENE_LENGTH = STILL + PAN + CUT + BACK
+CUTS = (STILL + PAN, STILL + PAN + CUT)  # the first frames of a new scene (the loop back to 0 is none)
 CODE_TOP, CODE_BITS, CODE_STEP = 456, 8, 40  # the frame number, drawn as blocks along the bottom
 
 
@@ -168,21 +170,24 @@ class TrueFace:
 
 
 def scene_phase(frame: int) -> str:
-    return "still" if frame < STILL else "pan" if frame < STILL + PAN else "crossing"
+    if frame < STILL:
+        return "still"
+    return "pan" if frame < STILL + PAN else "crossing" if frame < STILL + PAN + CUT else "back"
 
 
 def moving_scene(photos: dict[str, FacePhoto]) -> tuple[list[Image.Image], list[list[TrueFace]]]:
     """Frames and, per frame, the faces in it. `photos`: female_a, male_a, female_b (the group)
     and female_c, male_c (the two crossing). The group stands still, then pans left; at the cut
     the woman female_c appears where male_a was, the others' places are empty wall, and
-    male_c walks past in front of her. Each frame carries its number (read_frame_number)."""
+    male_c walks past in front of her; at the cut back the group stands as at the start, so
+    the loop to frame 0 is no cut. Each frame carries its number (stamp_frame_number)."""
     patches = {name: face_patch(photo, FACE_WIDTH) for name, photo in photos.items()}
     walls = [background(SCENE_SIZE, random.Random(seed)) for seed in (1, 2)]
     group = [("female_a", 150, 200), ("male_a", 320, 230), ("female_b", 490, 200)]
     frames, truths = [], []
-    for frame in range(STILL + PAN + CUT):
-        if frame < STILL + PAN:
-            shift = -4 * max(0, frame - STILL)
+    for frame in range(SCENE_LENGTH):
+        if frame < STILL + PAN or frame >= STILL + PAN + CUT:
+            shift = -4 * max(0, frame - STILL) if frame < STILL + PAN else 0
             people = [(name, x + shift, y) for name, x, y in group]
             wall = walls[0]
         else:

@@ -18,12 +18,11 @@ from PIL import Image, ImageOps
 from browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    CUT,
+    CUTS,
     GENDER_RGB,
-    PAN,
     SCENE_FPS,
+    SCENE_LENGTH,
     SCENE_SIZE,
-    STILL,
     UNCERTAIN_RGB,
     TcpRelay,
     TrueFace,
@@ -579,6 +578,28 @@ def test_tracking_shows_a_face_the_api_flags_as_a_likely_child_as_uncertain(serv
     assert len({face["id"] for face in shown}) == 1 and all(face["gender"] == "male" for face in shown)
 
 
+def test_tracking_an_uncertain_track_does_not_take_in_a_sure_face_or_one_of_another_size(server, page):
+    page.goto(f"{server}/")
+    track = """async (frames) => {
+        const { FaceTracker } = await import('/tracking.js');
+        const tracker = new FaceTracker();
+        return frames.map(({ now, faces }) => tracker.update(faces, now, 0.96));
+    }"""
+    unsure = [(200 * i, [detection(300, 200, 60, 0.7 if i % 2 else 0.25)]) for i in range(4)]
+    # someone the API is sure of steps into the uncertain face's place
+    sure = [(800 + 200 * i, [detection(303, 200, 60, 0.01)]) for i in range(3)]
+    shown = page.evaluate(track, [{"now": now, "faces": faces} for now, faces in unsure + sure])
+    assert all(len(frame) == 1 and frame[0]["live"] for frame in shown)
+    assert all(frame[0]["uncertain"] for frame in shown[:5]), "once may be the uncertain face's odd frame"
+    # sure twice: drawn with its own label from the second answer, on a track of its own
+    assert [(f[0]["gender"], f[0]["uncertain"]) for f in shown[5:]] == [("male", False)] * 2
+    assert shown[5][0]["id"] != shown[0][0]["id"] and shown[5][0]["confidence"] >= 0.96
+    # a face of clearly another size where the uncertain one was is someone else at once
+    other_size = [(1400, [detection(290, 190, 100, 0.7)])]
+    shown = page.evaluate(track, [{"now": now, "faces": faces} for now, faces in unsure + other_size])
+    assert [face["live"] for face in shown[-1]] == [False, True] and shown[-1][1]["id"] != shown[0][0]["id"]
+
+
 def test_tracking_keeps_crossing_faces_apart(server, page):
     page.goto(f"{server}/")
     frames = [(200 * i, [detection(60 + 30 * i, 200, 60, 0.9), detection(540 - 30 * i, 210, 60, 0.1)]) for i in range(17)]
@@ -600,18 +621,20 @@ def test_tracked_boxes_move_less_than_jittery_detections(server, page):
     assert max(steps) < 12 and abs(shown[-1][0]["box"]["x"] - 200) <= 6, steps
 
 
-# ---- a moving scene: a group still then panning, a cut, two people crossing -----------------
+# ---- a moving scene: a group still then panning, a cut, two people crossing, a cut back ------
 
 SCENE_PEOPLE = {"female_a": "female_Heidi_Klum_0001.jpg", "male_a": "male_Dion_Glover_0001.jpg",
                 "female_b": "female_Noelle_Bush_0001.jpg", "female_c": "female_Queen_Rania_0003.jpg",
                 "male_c": "male_Paul_Greengrass_0001.jpg"}
 SCENE_LOOPS = 2  # times the video is watched
-SCENE_SECONDS = (STILL + PAN + CUT) / SCENE_FPS
+SCENE_SECONDS = SCENE_LENGTH / SCENE_FPS
 SCENE_SCALE = SENT_WIDTH / SCENE_SIZE[0]  # camera pixels to the pixels of the frames the page sends
+UNSURE_PERSON = "male_a"  # the API's answers make him uncertain, his better guess flipping (see record_answers)
+SURE = 0.96  # the issue's "sure": the API's threshold for today's model
 
 # In the page: every ~100 ms, after the overlay is drawn, the frame on show (read from its
-# stamped number), the camera answer the boxes come from, and the boxes. Every answer, with
-# the number of the frame it was sent for.
+# stamped number), the camera answer the boxes come from, the boxes and the list under the
+# video. Every answer, with the number of the frame it was sent for.
 FRAME_NUMBER = """(source, context) => {
     context.drawImage(source, 0, 456, 640, 24, 0, 0, 640, 24);
     const pixels = context.getImageData(0, 12, 640, 1).data;
@@ -627,25 +650,55 @@ RECORD = f"""() => {{
     window.recording = setInterval(() => requestAnimationFrame(() => window.samples.push({{
         t: performance.now(), frame: ({FRAME_NUMBER})(video, strip), answer: Number(overlay.dataset.answer),
         boxes: JSON.parse(overlay.dataset.boxes),
+        list: [...document.querySelectorAll('#faces-list li')].map((item) => item.textContent),
     }})), 100);
 }}"""
-# Before the page loads: every /v1/faces request, the frame number its JPEG carries, and its answer.
-RECORD_ANSWERS = f"""
+# Before the page loads: every /v1/faces request, the frame number its JPEG carries, and its
+# answer. The answer is the API's own, but for one person (unsure[frame]: his box in camera
+# pixels, or null) made uncertain, his better guess flipping between answers: what the page
+# shows of an uncertain face must not hang on how sure today's model is of the test photos.
+RECORD_ANSWERS = """
 window.requests = [];
 const send = window.fetch;
-const strip = new OffscreenCanvas(640, 24).getContext('2d', {{ willReadFrequently: true }});
-window.fetch = async (url, init) => {{
+const strip = new OffscreenCanvas(640, 24).getContext('2d', { willReadFrequently: true });
+const unsure = UNSURE_BOXES;
+const overlap = (a, b) => {
+    const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+    const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+    const inter = Math.max(0, w) * Math.max(0, h);
+    return inter / (a.width * a.height + b.width * b.height - inter);
+};
+window.fetch = async (url, init) => {
     if (!String(url).includes('/v1/faces')) return send(url, init);
-    const request = {{ sentAt: performance.now() }};
+    const request = { sentAt: performance.now() };
     window.requests.push(request);
-    createImageBitmap(init.body, {{ resizeWidth: 640, resizeHeight: 480 }})
-        .then((bitmap) => {{ request.frame = ({FRAME_NUMBER})(bitmap, strip); }});
+    const male = window.requests.length % 2 ? 0.64 : 0.38;
+    const frame = createImageBitmap(init.body, { resizeWidth: 640, resizeHeight: 480 })
+        .then((bitmap) => { request.frame = (FRAME_NUMBER)(bitmap, strip); });
     const response = await send(url, init);
     request.ok = response.ok;
-    if (response.ok) response.clone().json().then((body) => {{ request.faces = body.faces; }});
-    return response;
-}};
-"""
+    if (!response.ok) return response;
+    const body = await response.json();
+    await frame;
+    const scale = body.image.width / 640;
+    for (const face of body.faces) {
+        const box = Object.fromEntries(Object.entries(face.box).map(([k, v]) => [k, v / scale]));
+        if (!unsure[request.frame] || overlap(box, unsure[request.frame]) < 0.3) continue;
+        Object.assign(face, { gender: male >= 0.5 ? 'male' : 'female', confidence: Math.max(male, 1 - male),
+                              scores: { female: 1 - male, male }, uncertain: true });
+    }
+    request.faces = body.faces;
+    return new Response(JSON.stringify(body), { status: response.status, headers: response.headers });
+};
+""".replace("FRAME_NUMBER", FRAME_NUMBER)
+
+
+def record_answers(truths: list[list[TrueFace]], person: str) -> str:
+    """RECORD_ANSWERS, with `person` (a role in SCENE_PEOPLE) the one made uncertain."""
+    name = SCENE_PEOPLE[person]
+    unsure = [next(({"x": f.box.left, "y": f.box.top, "width": f.box.width, "height": f.box.height}
+                    for f in faces if f.person == name), None) for faces in truths]
+    return RECORD_ANSWERS.replace("UNSURE_BOXES", json.dumps(unsure))
 
 
 @pytest.fixture(scope="module")
@@ -686,8 +739,19 @@ def pair_up(boxes: list[Box], faces: list[TrueFace]) -> tuple[dict[int, TrueFace
 
 def unwrap(frame: int, t_ms: float, offset: float) -> int:
     """The frame's number counted from the first showing, not from the video's last loop."""
-    length = STILL + PAN + CUT
-    return frame + length * round((t_ms * SCENE_FPS / 1000 - offset - frame) / length)
+    return frame + SCENE_LENGTH * round((t_ms * SCENE_FPS / 1000 - offset - frame) / SCENE_LENGTH)
+
+
+CUT_FRAMES = [loop * SCENE_LENGTH + cut for loop in range(SCENE_LOOPS + 2) for cut in CUTS]  # unwrapped
+
+
+def shot(unwrapped: int) -> int:
+    """Which stretch between cuts an (unwrapped) frame is in."""
+    return sum(cut <= unwrapped for cut in CUT_FRAMES)
+
+
+def frames_into_shot(unwrapped: int) -> int:
+    return unwrapped - max([0] + [cut for cut in CUT_FRAMES if cut <= unwrapped])
 
 
 def answers_after(episode: list[dict], sent_frame: dict[int, int]) -> int:
@@ -709,6 +773,15 @@ def episodes(events: list[tuple[object, dict]]) -> list[list[dict]]:
     return [run for key_runs in runs.values() for run in key_runs]
 
 
+def sure_twice_in(now: dict[str, dict], before: dict[str, dict]) -> dict[str, str]:
+    """The people the API is sure of (>= SURE) with one label in two consecutive answers: person -> label."""
+    def sure(face: dict | None) -> bool:
+        return face is not None and not face["uncertain"] and face["confidence"] >= SURE
+
+    return {person: face["gender"] for person, face in now.items()
+            if sure(face) and sure(before.get(person)) and before[person]["gender"] == face["gender"]}
+
+
 def api_only_fps(url: str, frames: list[Image.Image], seconds: float) -> float:
     """Answers per second for the scene's frames, sent as the page sends them (enlarged to
     SENT_WIDTH, JPEG quality 85, one at a time) by a plain client: the page's baseline."""
@@ -727,7 +800,7 @@ def api_only_fps(url: str, frames: list[Image.Image], seconds: float) -> float:
 def test_camera_moving_scene_no_ghosts_no_borrowed_labels(scene, scene_browser, server):
     frames, truths = scene
     context = scene_browser.new_context(viewport={"width": 900, "height": 1000}, device_scale_factor=1)
-    context.add_init_script(RECORD_ANSWERS)
+    context.add_init_script(record_answers(truths, UNSURE_PERSON))
     try:
         page = context.new_page()
         page.goto(f"{server}/")
@@ -743,69 +816,90 @@ def test_camera_moving_scene_no_ghosts_no_borrowed_labels(scene, scene_browser, 
         context.close()
 
     assert all(r.get("ok") for r in requests[:-1]), "every request answered"
-    answers = [r for r in requests if r.get("ok") and "faces" in r]  # answer n is answers[n - 1]
-    length = STILL + PAN + CUT
-    assert all(0 <= s["frame"] < length for s in samples) and all(0 <= a["frame"] < length for a in answers)
+    # answer n (the overlay's data-answer, each box's "answer") is requests[n - 1]; the page may drop some
+    answers = {n: r for n, r in enumerate(requests, start=1) if "faces" in r}
+    assert all(0 <= s["frame"] < SCENE_LENGTH for s in samples) and all(0 <= a["frame"] < SCENE_LENGTH for a in answers.values())
     offset = samples[0]["t"] * SCENE_FPS / 1000 - samples[0]["frame"]
     for index, sample in enumerate(samples):
         sample["index"], sample["unwrapped"] = index, unwrap(sample["frame"], sample["t"], offset)
-    sent_frame = {n: unwrap(a["frame"], a["sentAt"], offset) for n, a in enumerate(answers, start=1)}
+    sent_frame = {n: unwrap(a["frame"], a["sentAt"], offset) for n, a in answers.items()}
 
     # each person's detector offset, from the API's own answers on still frames: the page is
     # judged against where the detector puts a face, not where the photo was pasted
     still_offsets: dict[str, list[np.ndarray]] = {}
-    api_right = api_faces_total = 0
-    for n, answer in enumerate(answers, start=1):
-        truth = [f for f in truths[sent_frame[n] % length] if f.covered < 0.5]
+    api_right = api_sure = 0
+    people_in: dict[int, dict[str, dict]] = {}  # answer -> person -> the API's face for them
+    for n, answer in answers.items():
+        truth = [f for f in truths[sent_frame[n] % SCENE_LENGTH] if f.covered < 0.5]
         found = [box_of(face["box"]) for face in answer["faces"]]
         matched, _ = pair_up(found, truth)
-        api_faces_total += len(truth)
-        api_right += sum(answer["faces"][i]["gender"] == face.gender for i, face in matched.items())
-        if scene_phase(sent_frame[n] % length) == "still":
+        people_in[n] = {face.person: answer["faces"][i] for i, face in matched.items()}
+        api_sure += sum(not face["uncertain"] for face in people_in[n].values())
+        api_right += sum(answer["faces"][i]["gender"] == face.gender for i, face in matched.items()
+                         if not answer["faces"][i]["uncertain"])
+        if scene_phase(sent_frame[n] % SCENE_LENGTH) == "still":
             for i, face in matched.items():
                 still_offsets.setdefault(face.person, []).append(centre(found[i]) - centre(face.box))
     bias = {person: np.median(offsets, axis=0) for person, offsets in still_offsets.items()}
 
+    sure_twice = {n: sure_twice_in(people_in[n], people_in[n - 1])
+                  for n in answers if n - 1 in answers and shot(sent_frame[n - 1]) == shot(sent_frame[n])}
+
     ghosts, wrong_labels, labels_still, errors, raw_errors, lag_errors = [], [], {}, [], [], []
+    stale, not_own_label, own_label_checked, uncertain_listed = [], [], 0, []
     errors_by_phase: dict[str, list[float]] = {}
     for sample in samples:
-        frame = sample["frame"]
+        frame, shown = sample["frame"], sample["unwrapped"]
+        # no box from an answer about a frame before a cut, once the frame after the cut is on show
+        stale += [(box["answer"], sent_frame.get(box["answer"]), shown) for box in sample["boxes"]
+                  if any(sent_frame.get(box["answer"], -1) < cut < shown for cut in CUT_FRAMES)]
+        uncertain_listed += [item for item in sample["list"] if item.startswith("Uncertain")]
         faces = [f for f in truths[frame] if f.covered < 0.9]  # a place with a face, if only partly visible
         live = [b for b in sample["boxes"] if b["live"]]
         boxes = [box_of(b["image"]) for b in live]
         matched, unmatched = pair_up(boxes, faces)
         ghosts += [(live[i]["id"], sample) for i in unmatched]
         sent = sent_frame.get(sample["answer"], -1)
-        same_scene = sent >= 0 and (sent // length == sample["unwrapped"] // length) \
-            and (scene_phase(sent % length) == "crossing") == (scene_phase(frame) == "crossing")
+        same_scene = sent >= 0 and shot(sent) == shot(shown)
         for i, face in matched.items():
             if face.covered >= 0.5:
                 continue
             label = "?" if live[i]["uncertain"] else live[i]["gender"]
             if label not in ("?", face.gender):
                 wrong_labels.append((face.person, sample))
-            if scene_phase(frame) == "still" and same_scene and sent % length >= SCENE_FPS:
+            if same_scene and face.person in sure_twice.get(sample["answer"], {}):
+                own_label_checked += 1
+                if label != sure_twice[sample["answer"]][face.person]:
+                    not_own_label.append((face.person, label, sample["answer"], shown))
+            if scene_phase(frame) in ("still", "back") and same_scene and frames_into_shot(sent) >= SCENE_FPS:
                 labels_still.setdefault(face.person, []).append(label)
-            if scene_phase(frame) != "still" and same_scene:
+            if scene_phase(frame) in ("pan", "crossing") and same_scene:
                 error = centre(boxes[i]) - centre(face.box)
                 raw_errors.append(np.hypot(*error) / face.box.width)
                 errors.append(np.hypot(*(error - bias.get(face.person, 0))) / face.box.width)
                 errors_by_phase.setdefault(scene_phase(frame), []).append(errors[-1])
-                then = next((f for f in truths[sent % length] if f.person == face.person), None)
+                then = next((f for f in truths[sent % SCENE_LENGTH] if f.person == face.person), None)
                 if then:
                     lag_errors.append(np.hypot(*(centre(then.box) - centre(face.box))) / face.box.width)
 
     ghost_runs = [answers_after(run, sent_frame) for run in episodes(ghosts)]
     wrong_runs = [answers_after(run, sent_frame) for run in episodes(wrong_labels)]
     flips = sum(sum(a != b for a, b in zip(seq, seq[1:])) for seq in labels_still.values())
-    span_s = (answers[-1]["sentAt"] - answers[0]["sentAt"]) / 1000
+    gender_words = [item for item in uncertain_listed if re.search(r"\b(female|male)\b", item, re.IGNORECASE)]
+    first, last = min(answers), max(answers)
+    span_s = (answers[last]["sentAt"] - answers[first]["sentAt"]) / 1000
     fps = (len(answers) - 1) / span_s
     api_fps = api_only_fps(server, frames, seconds=8)
     report = {
         "answers": len(answers), "fps": round(fps, 2), "fps shown": shown_fps, "samples": len(samples),
         "fps of the API alone, same frames, straight after": round(api_fps, 2),
         "page fps / API-alone fps": round(fps / api_fps, 2),
-        "API answers: faces found with their right label": f"{api_right}/{api_faces_total}",
+        "API answers: faces it was sure of, found with their right label": f"{api_right}/{api_sure}",
+        "answers about a frame before a cut drawn a frame after it (answer, its frame, frame on show)": stale,
+        "samples of a face sure twice in a row, drawn without its own label": not_own_label,
+        "samples of a face sure twice in a row": own_label_checked,
+        "uncertain faces listed with a gender word": gender_words[:5],
+        "uncertain faces listed": len(uncertain_listed),
         "ghost episodes (answers after the change that still drew them)": ghost_runs,
         "borrowed-label episodes (answers about the face that still showed another's label)": wrong_runs,
         "label flips while still": flips, "still samples": sum(map(len, labels_still.values())),
@@ -817,8 +911,11 @@ def test_camera_moving_scene_no_ghosts_no_borrowed_labels(scene, scene_browser, 
     }
     print(json.dumps(report, indent=1))
     (ARTIFACTS / "camera-moving.json").write_text(json.dumps(report, indent=1))
-    assert api_right >= 0.9 * api_faces_total, "the API itself must be right about the scene"
+    assert api_right >= 0.9 * api_sure, "the API itself must be right about the scene"
     assert len(errors) >= 20 and sum(map(len, labels_still.values())) >= 10, report
+    assert not stale, report
+    assert own_label_checked >= 20 and not not_own_label, report
+    assert uncertain_listed and not gender_words, report
     assert max(ghost_runs, default=0) <= 1, report
     assert max(wrong_runs, default=0) <= 1, report
     assert flips == 0, report
@@ -873,7 +970,8 @@ def test_camera_draws_an_uncertain_face_as_uncertain(server, page):
     assert colour_share_on_edges(pixels, scaled, UNCERTAIN_RGB, band=2 * SCALE) >= 0.9
     assert colour_share_on_edges(pixels, scaled, GENDER_RGB[unsure["gender"]], band=2 * SCALE) < 0.2
     listed = listed_faces(page)
-    assert sum(item.startswith(f"Uncertain ({grey['label'][2:]} {unsure['gender']})") for item in listed) == 1, listed
+    # the list names no gender for it: the better guess of an uncertain face may flip from frame to frame
+    assert sum(item.startswith(f"Uncertain ({grey['label'][2:]}) —") for item in listed) == 1, listed
     page.unroute_all(behavior="ignoreErrors")  # the camera keeps asking: let requests in flight end quietly
 
 
