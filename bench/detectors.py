@@ -42,7 +42,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from bench.scenes import background, benchmark_scenes, matched
-from export.data import TIGHT_CROP_PAD, bordered, face_box, open_rgb
+from export.data import CHILD_BINS, TIGHT_CROP_PAD, bordered, face_box, open_rgb
 from function.faces import CNN_SIDE, Box, cnn_detections, detect_faces, map_cnn_box, merge_duplicates
 from function.inference import GenderClassifier
 from function.preprocess import preprocess
@@ -53,7 +53,6 @@ MODEL = ROOT / "function" / "models" / "gender-mobilenet-v2-int8.onnx"
 ROTATION = 15
 WITH_ROTATIONS = True  # --no-rotations: skip the rot part (its modes then read as hog)
 CNN_ALWAYS = True  # --fallback-only: the CNN only where HOG finds nothing, as auto runs it (modes a and "found by both" then lack it)
-CHILD_BINS = {"0-2", "3-9"}
 MODES = ("hog", "a: hog+cnn", "b: auto", "c: hog+rot", "c: rot if none")
 
 
