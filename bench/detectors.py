@@ -43,12 +43,12 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from bench.scenes import background, benchmark_scenes, matched
 from export.data import CHILD_BINS, TIGHT_CROP_PAD, bordered, face_box, open_rgb
+from export.shared_data import SHARED_DATA
 from function.faces import CNN_SIDE, Box, cnn_detections, detect_faces, map_cnn_box, merge_duplicates
 from function.inference import GenderClassifier
 from function.preprocess import preprocess
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
 MODEL = ROOT / "function" / "models" / "gender-mobilenet-v2-int8.onnx"
 ROTATION = 15
 WITH_ROTATIONS = True  # --no-rotations: skip the rot part (its modes then read as hog)
@@ -66,7 +66,7 @@ class Photo:
 
 
 def external(name: str, limit: int | None) -> list[Photo]:
-    folder = DATA / "external" / name
+    folder = SHARED_DATA / "external" / name
     with open(folder / "labels.csv") as f:
         rows = list(csv.DictReader(f))[:limit]
     return [Photo(row["path"], bordered(open_rgb(folder / row["path"]))[0], row["gender"],

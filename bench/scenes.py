@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from export.shared_data import SHARED_DATA
 from function.faces import Box, detect_faces
 
 CONTEXT = 0.5  # of the face box's width, kept around it on each side when pasting
@@ -121,7 +122,7 @@ def iou(a: Box, b: Box) -> float:
     return inter / max(1, a.area + b.area - inter)
 
 
-LFW = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "lfw"
+LFW = SHARED_DATA / "lfw"
 
 # (name, canvas size, face widths range, faces per image, images, upsample the service uses)
 CATEGORIES = [

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from export.data import bordered, open_rgb
+from export.shared_data import SHARED_DATA
 from function.faces import CNN_TO_HOG, Box, cnn_detections, detect_faces, map_cnn_box
 
 
@@ -67,7 +68,7 @@ def iou(a: Box, b: Box) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", type=int, default=400)
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--data", type=Path, default=SHARED_DATA)
     args = parser.parse_args(argv)
     hog, cnn, confidences = pairs(training_photos(args.data, args.photos))
     mapping = fit(hog, cnn)
