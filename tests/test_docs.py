@@ -15,6 +15,7 @@ from function.inference import GenderClassifier
 from function.schemas import FACES_EXAMPLE, ModelInfo
 from function.settings import DEFAULT_MODEL_PATH
 from test_openapi import readme_response_example
+from test_template_defaults import not_the_settings_defaults
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -133,6 +134,22 @@ def test_the_readme_is_a_guide_that_links_every_other_document():
     linked = {(ROOT / target.partition("#")[0]).resolve() for target in LINK.findall(prose(text))}
     assert set(DOCUMENTS[1:]) <= linked
     assert "scripts/serve.sh" in text and "scripts/test.sh" in text
+
+
+def readme_settings() -> dict[str, str]:
+    """{FACES_X: its default} from the README's settings table."""
+    rows = re.findall(r"^\| `(FACES_[A-Z_]+)` \| ([^|]+) \|", README.read_text(), re.M)
+    return {name: default.strip().strip("`") for name, default in rows}
+
+
+def test_the_readme_lists_every_setting_with_its_default(monkeypatch):
+    documented = readme_settings()
+    read = set(re.findall(r"[\"'](FACES_[A-Z_]+)[\"']", "".join(p.read_text() for p in (ROOT / "function").rglob("*.py"))))
+    assert set(documented) == read
+    assert (ROOT / documented["FACES_MODEL_PATH"]).resolve() == DEFAULT_MODEL_PATH.resolve()
+    literal = {name: value for name, value in documented.items() if re.fullmatch(r"\d+|\*", value)}
+    assert {"FACES_MAX_BODY_BYTES", "FACES_MAX_PIXELS", "FACES_UPSAMPLE", "FACES_MAX_SIDE"} <= set(literal)
+    assert not_the_settings_defaults(literal, monkeypatch) == []
 
 
 @pytest.fixture(scope="module")

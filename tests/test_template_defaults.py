@@ -34,18 +34,25 @@ def defaults_passed_to_the_function(loaded: dict) -> dict[str, str]:
     }
 
 
-def drifted(loaded: dict, monkeypatch) -> list[str]:
-    """The FACES_* variables whose template default is not the service's own."""
+def not_the_settings_defaults(variables: dict[str, str], monkeypatch) -> list[str]:
+    """The FACES_X=value pairs that, set alone, change function/settings.py's Settings: values
+    that are not its own defaults."""
     for name in [n for n in os.environ if n.startswith("FACES_")]:
         monkeypatch.delenv(name)
     service_defaults = Settings.from_env()
     found = []
-    for name, default in defaults_passed_to_the_function(loaded).items():
-        monkeypatch.setenv(name, default)
-        if name not in DIFFERENT_ON_PURPOSE and Settings.from_env() != service_defaults:
-            found.append(f"{name}={default}")
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+        if Settings.from_env() != service_defaults:
+            found.append(f"{name}={value}")
         monkeypatch.delenv(name)
     return found
+
+
+def drifted(loaded: dict, monkeypatch) -> list[str]:
+    """The FACES_* variables whose template default is not the service's own."""
+    defaults = defaults_passed_to_the_function(loaded)
+    return not_the_settings_defaults({n: v for n, v in defaults.items() if n not in DIFFERENT_ON_PURPOSE}, monkeypatch)
 
 
 def test_the_template_passes_the_size_and_detection_defaults():
