@@ -1,5 +1,5 @@
 # `sam build` (template.yaml: BuildMethod makefile) runs this target with ARTIFACTS_DIR set.
-# It is the README's build command, building straight into SAM's artifacts directory.
+# It is the build command of docs/deploy.md, building straight into SAM's artifacts directory.
 LAMBDA_PYTHON ?= $(shell scripts/lambda_python.sh)
 
 build-FacesFunction:
@@ -7,7 +7,7 @@ build-FacesFunction:
 
 # The built package (dist/lambda) under AWS's Runtime Interface Emulator, without Docker:
 # `make local-invoke EVENT=events/http-v2-json.json` (like `sam local invoke -e`) and
-# `make local-api` (like `sam local start-api`: http://127.0.0.1:3000/). README, "Run it as Lambda does".
+# `make local-api` (like `sam local start-api`: http://127.0.0.1:3000/). docs/deploy.md, "Run it as Lambda does".
 EVENT ?= events/http-v2-raw-jpeg.json
 
 local-invoke:

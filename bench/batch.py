@@ -24,8 +24,9 @@ import threading
 import time
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-SOURCES = [SHARED / "lfw" / "deepfunneled", SHARED / "fairface" / "images", SHARED / "utkface"]
+from export.shared_data import SHARED_DATA
+
+SOURCES = [SHARED_DATA / "lfw" / "deepfunneled", SHARED_DATA / "fairface" / "images", SHARED_DATA / "utkface"]
 MIB = 1024 * 1024
 
 

@@ -27,9 +27,10 @@ import sys
 import time
 from pathlib import Path
 
+from export.shared_data import SEED_CHECKPOINT
+
 ROOT = Path(__file__).resolve().parent.parent
 EVENT = ROOT / "events" / "http-v2-raw-jpeg.json"
-SEED_CHECKPOINT = ROOT.parent / "shared" / "data" / "seed-model" / "CE_Simple_checkpoint_state_mobilenetsmall_color.pt"
 TARGET_RATIO = 0.5
 
 

@@ -42,7 +42,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from bench.scenes import background, benchmark_scenes, matched
-from export.data import TIGHT_CROP_PAD, bordered, face_box, open_rgb
+from export.data import CHILD_BINS, TIGHT_CROP_PAD, bordered, face_box, open_rgb
+from export.shared_data import SHARED_DATA
 from function.boxes import IDENTITY, Box, map_box, merge_duplicates
 from function.detectors import detect_faces
 from function.faces import CNN_SIDE, CNN_TO_HOG, cnn_detections
@@ -50,12 +51,10 @@ from function.inference import GenderClassifier
 from function.preprocess import preprocess
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
 MODEL = ROOT / "function" / "models" / "gender-mobilenet-v2-int8.onnx"
 ROTATION = 15
 WITH_ROTATIONS = True  # --no-rotations: skip the rot part (its modes then read as hog)
 CNN_ALWAYS = True  # --fallback-only: the CNN only where HOG finds nothing, as auto runs it (modes a and "found by both" then lack it)
-CHILD_BINS = {"0-2", "3-9"}
 MODES = ("hog", "a: hog+cnn", "b: auto", "c: hog+rot", "c: rot if none")
 
 
@@ -69,7 +68,7 @@ class Photo:
 
 
 def external(name: str, limit: int | None) -> list[Photo]:
-    folder = DATA / "external" / name
+    folder = SHARED_DATA / "external" / name
     with open(folder / "labels.csv") as f:
         rows = list(csv.DictReader(f))[:limit]
     return [Photo(row["path"], bordered(open_rgb(folder / row["path"]))[0], row["gender"],

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from export.shared_data import SHARED_DATA
 from function.boxes import Box, iou
 from function.detectors import reference_boxes
 
@@ -117,7 +118,7 @@ def matched(truth: list[Box], found: list[Box], threshold: float = 0.5) -> int:
     return hits
 
 
-LFW = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "lfw"
+LFW = SHARED_DATA / "lfw"
 
 # (name, canvas size, face widths range, faces per image, images, upsample the service uses)
 CATEGORIES = [

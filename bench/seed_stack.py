@@ -11,10 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-SEED_CHECKPOINT = (
-    Path(__file__).resolve().parent.parent.parent
-    / "shared" / "data" / "seed-model" / "CE_Simple_checkpoint_state_mobilenetsmall_color.pt"
-)
+from export.shared_data import SEED_CHECKPOINT
+
 
 
 class SeedStack:

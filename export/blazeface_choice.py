@@ -24,6 +24,7 @@ from pathlib import Path
 from bench.detectors import face_free
 from bench.scenes import crowd, lfw_face_photos, matched
 from export.data import bordered, open_rgb
+from export.shared_data import SHARED_DATA
 from export.detector_boxes import training_photos
 from function.blazeface import BlazeFace, blend, points_box
 from function.boxes import Box, iou
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=40)
     parser.add_argument("--photos", type=int, default=300)
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--data", type=Path, default=SHARED_DATA)
     parser.add_argument("--tile-min-face", type=int, nargs="+", default=[16, 20])
     args = parser.parse_args(argv)
     sets = {

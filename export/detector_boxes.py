@@ -27,6 +27,7 @@ from PIL import Image
 
 from bench.scenes import crowd, lfw_face_photos
 from export.data import bordered, open_rgb
+from export.shared_data import SHARED_DATA
 from function.boxes import IDENTITY, Box, BoxMap, iou, map_box
 from function.detection import DetectOptions, Detection
 from function.detectors import BLAZEFACE, BLAZEFACE_TO_HOG, reference_boxes
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--detector", choices=SERVED_MAPS, default="cnn")
     parser.add_argument("--photos", type=int, default=400)
     parser.add_argument("--frames", type=int, default=0, help="also this many composed 640x480 frames of 5 small faces")
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--data", type=Path, default=SHARED_DATA)
     args = parser.parse_args(argv)
     detect = unmapped(args.detector)
     hog, other, scores = pairs(training_photos(args.data, args.photos), detect)

@@ -21,9 +21,8 @@ from onnx import numpy_helper
 from torch import nn
 
 from export.mobilenet_v2 import gender_mobilenet_v2
+from export.onnx import PARITY_TOLERANCE
 from function.inference import INFO_KEY, SPEC_KEY
-
-PARITY_TOLERANCE = 1e-3
 
 
 def conv_batchnorm_pairs(model: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:

@@ -34,6 +34,7 @@ from PIL import Image
 from export.data import (AGE_BINS, CHILD_BINS, TIGHT_CROP_PAD, audited_genders, bordered, face_box, load_samples, open_rgb,
                          people_of, split)
 from export.evaluate import expected_calibration_error
+from export.shared_data import SHARED_DATA
 from function.detectors import reference_boxes
 from function.inference import GenderClassifier
 from function.preprocess import preprocess
@@ -397,7 +398,7 @@ def write_curves(path: Path, items: list[Photo], systems: dict[str, list[Answer]
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", type=Path, nargs="+", help="ONNX files written by export.onnx")
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--data", type=Path, default=SHARED_DATA)
     parser.add_argument("--no-peer", action="store_true", help="score our models only")
     parser.add_argument("--curve", type=Path, help="write the risk-coverage picture to this SVG file")
     parser.add_argument("--limit", type=int, help="only the first N photos of each set: a quick look, not a figure")

@@ -190,7 +190,7 @@ def stop_on_sigterm(*_) -> None:
 
 def add_package_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--package", type=Path, default=ROOT / "dist" / "lambda",
-                        help="the unzipped package (default dist/lambda: the README's build command)")
+                        help="the unzipped package (default dist/lambda: the build command of docs/deploy.md)")
 
 
 def with_emulator(package: Path, use: Callable[[Emulator], None]) -> int:
@@ -198,7 +198,7 @@ def with_emulator(package: Path, use: Callable[[Emulator], None]) -> int:
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         if not (package / "function" / "handler.py").is_file():
-            raise Missing(f"no package in {package}: build it first (README, 'The package')")
+            raise Missing(f"no package in {package}: build it first (docs/deploy.md, 'The package')")
         with Emulator(package, log=sys.stderr) as emulator:
             use(emulator)
     except Missing as missing:

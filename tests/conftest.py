@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageOps
 
+from export.shared_data import SEED_CHECKPOINT, SHARED_DATA  # noqa: F401  (tests import both from here)
+
 FIXTURES = Path(__file__).parent / "fixtures"
 FACE_PHOTOS = sorted((FIXTURES / "faces").glob("*.jpg"))
 NO_FACE_PHOTO = FIXTURES / "no_face.jpg"
-SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-SEED_CHECKPOINT = SHARED_DATA / "seed-model" / "CE_Simple_checkpoint_state_mobilenetsmall_color.pt"
 
 needs_shared_data = pytest.mark.skipif(
     not SHARED_DATA.is_dir(), reason="../shared/data (LFW, UTKFace, seed checkpoint) is not beside the repo"
