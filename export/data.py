@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
 from function.boxes import Box
-from function.detectors import reference_boxes as detect_faces
+from function.detectors import reference_boxes
 from function.preprocess import ModelSpec, crop_face, to_input
 
 TIGHT_CROP_PAD = 0.25  # tight face crops get a grey border of 25% per side that stands in for a photo around the face
@@ -159,7 +159,7 @@ def _detect(args: tuple[str, str, bool]) -> tuple[str, list[list[int]]]:
     root, rel, tight = args
     file = photo_file(Path(root), rel)
     image, pad = bordered(open_rgb(file)) if tight else (open_rgb(file), 0)
-    boxes = detect_faces(image)
+    boxes = reference_boxes(image)
     return rel, [[b.left - pad, b.top - pad, b.right - pad, b.bottom - pad] for b in boxes]
 
 

@@ -22,7 +22,7 @@ import onnxruntime as ort
 import torch
 from PIL import Image
 
-from function.detectors import reference_boxes as detect_faces
+from function.detectors import REFERENCE_DETECTOR, reference_boxes
 from function.inference import INFO_KEY, SPEC_KEY
 from function.preprocess import ModelSpec, preprocess
 
@@ -40,7 +40,7 @@ def face_batch(image_paths: list[Path], spec: ModelSpec) -> np.ndarray:
     crops = []
     for path in image_paths:
         image = Image.open(path).convert("RGB")
-        boxes = detect_faces(image)
+        boxes = reference_boxes(image)
         if boxes:
             crops.append(preprocess(image, boxes, spec))
     if not crops:
@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     images = sorted(args.parity_images.glob("*.jpg"))
     if args.checkpoint:
         model, spec, info = load_trained(args.checkpoint)
-        info.update(version=args.version, source_checkpoint_sha256=sha256_of(args.checkpoint))
+        # the detector whose boxes it learned on: every other detector's boxes are mapped to its geometry
+        info.update(version=args.version, source_checkpoint_sha256=sha256_of(args.checkpoint),
+                    reference_detector=REFERENCE_DETECTOR.metadata())
         export_with_parity(model, spec, info, args.out, images)
         return
 

@@ -179,6 +179,7 @@ def test_train_a_few_steps_and_export_with_parity(data_root, tmp_path):
     assert classifier.spec == train.make_spec(64, 0.2)
     assert classifier.info["name"] == "gender-mobilenet-v2"
     assert classifier.info["source_checkpoint_sha256"] == onnx.sha256_of(out / "best.pt")
+    assert classifier.info["reference_detector"] == {"name": "hog", "upsample": 1, "max_side": 1600}
     assert classifier.temperature == info["temperature"]
 
 
