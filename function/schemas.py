@@ -86,9 +86,9 @@ FACES_EXAMPLE = {
             "scores": {"female": 0.9999, "male": 0.0001},
         }
     ],
-    "min_confidence": 0.96,
+    "min_confidence": 0.94,
     "image": {"width": 250, "height": 250},
-    "model": {"name": "gender-mobilenet-v2-int8", "version": "3.2.0"},
+    "model": {"name": "gender-mobilenet-v2-int8", "version": "3.3.0"},
     "timings_ms": {"decode": 1.2, "detect": 41.3, "classify": 2.1, "total": 44.9},
 }
 
@@ -168,15 +168,15 @@ class ModelInfo(BaseModel):
             "examples": [
                 {
                     "name": "gender-mobilenet-v2-int8",
-                    "version": "3.2.0",
+                    "version": "3.3.0",
                     "onnx_sha256": "0f3c…",
                     "source_checkpoint_sha256": "ea9b…",
-                    "min_confidence": 0.96,
+                    "min_confidence": 0.94,
                     "detectors": {"choices": DETECTORS, "default": DEFAULT_UPLOAD_DETECTOR, "camera": DEFAULT_CAMERA_DETECTOR},
                     "input": {"input_size": 128, "margin": 0.2, "scale": 0.00392156862745098, "mean": [0.485, 0.456, 0.406],
                               "std": [0.229, 0.224, 0.225], "labels": ["female", "male"], "channel_order": "RGB",
-                              "layout": "NCHW", "temperature": 0.7867},
-                    "metrics": {"validation": {"all": {"accuracy": 96.22, "n": 5554}}},
+                              "layout": "NCHW", "temperature": 1.1248},
+                    "metrics": {"validation": {"all": {"accuracy": 96.8, "n": 5554}}},
                 }
             ]
         },
