@@ -196,7 +196,10 @@ def test_package_fits_lambda_and_holds_only_what_the_service_uses(package):
     assert dlib_models == {"mmod_human_face_detector.dat"}
     from function.settings import DEFAULT_MODEL_PATH
 
-    assert [p.name for p in (package_dir / "function" / "models").iterdir()] == [DEFAULT_MODEL_PATH.name]
+    # the one gender model the settings select, and the detectors' models with their licence
+    shipped = {p.name for p in (package_dir / "function" / "models").iterdir()}
+    assert shipped == {DEFAULT_MODEL_PATH.name} | {p.name for p in DEFAULT_MODEL_PATH.parent.glob(builder.DETECTOR_MODELS)}
+    assert {"blazeface-short-range.onnx", "blazeface-full-range.onnx", "blazeface-LICENSE"} <= shipped
 
 
 def test_package_bytecode_is_for_python312_and_never_stale(package):
