@@ -9,14 +9,18 @@ from PIL import Image
 
 from function import faces
 from function.blazeface import BlazeFace, Model
-from function.boxes import Box, BoxMap
+from function.boxes import Box, LandmarkMap
 from function.detection import DetectOptions, Detection, FaceDetector, Fallback
 
 # HOG centre = BlazeFace centre + k * its size, HOG size = s * its size: (kx, ky, sx, sy), fitted
 # on 732 faces (476 of 600 training photos, 256 in 60 frames of LFW faces of 36-120 px) by
 # `python -m export.detector_boxes --detector blazeface --photos 600 --frames 60` (mean IoU with
-# HOG's box 0.779 raw, 0.796 mapped). Thresholds and tiles: export/blazeface_choice.py.
-BLAZEFACE_TO_HOG: BoxMap = (-0.006, -0.035, 0.962, 0.962)
+# HOG's box 0.779 raw, 0.796 mapped).
+# Thresholds, tiles and the close-up check: export/blazeface_choice.py. The check (the short-range
+# model on 3x the box of a face only tiles found) at any threshold from 0.3 to 0.7 keeps every face
+# the tiles found in training frames and photos and leaves no box on the generated face-free images
+# (one without it); 0.5 is the middle.
+BLAZEFACE_TO_HOG = LandmarkMap.from_box_map((-0.006, -0.035, 0.962, 0.962), landmarks=6)
 BLAZEFACE = BlazeFace(
     "MediaPipe's BlazeFace on onnxruntime: ~0.1x HOG's time for a 480 px photo, ~0.2x for a phone photo "
     "(one core); finds turned, tilted and blurred faces too (99.8% of FairFace's everyday photos); upsample 0 looks "
@@ -26,6 +30,7 @@ BLAZEFACE = BlazeFace(
     Model("blazeface-full-range.onnx"),
     whole_min_score=0.65,
     tiled_min_score=0.6,
+    close_up_min_score=0.5,
     mapping=BLAZEFACE_TO_HOG,
 )
 REGISTRY: dict[str, FaceDetector] = {
