@@ -6,7 +6,7 @@ are the result on a loaded machine.
 - speed: whole requests through the pipeline on one detection thread, upsample 1, max_side
   1600 (the service's defaults): the detect stage's ms for 480 px FairFace photos (bordered,
   as bench.detectors gives them), 12 MP phone photos with and without faces; hog, blazeface,
-  auto (HOG, then the CNN) and the face-free photos for auto.
+  auto (HOG, then BlazeFace on the whole image) and the face-free photos for auto.
 - found: faces found on the external sets (the labelled face: the found box nearest the centre),
   gender accuracy with the served int8 model on the faces both find (HOG's box against
   BlazeFace's), recall on the benchmark scenes and boxes on the face-free photos.

@@ -14,7 +14,7 @@ from bench.detectors import face_free
 from bench.scenes import background, crowd, face_photos, matched
 from conftest import FACE_PHOTOS, NO_FACE_PHOTO, encode
 from export.detector_boxes import fit_landmarks
-from function.blazeface import MODELS_DIR, blend, tiles
+from function.blazeface import MODELS_DIR, blend, points_box, tiles
 from function.boxes import IDENTITY, Box, LandmarkMap, iou, map_box
 from function.detection import DetectOptions
 from function.detectors import BLAZEFACE, REGISTRY, detect, detect_faces, reference_boxes
@@ -22,6 +22,7 @@ from function.detectors import BLAZEFACE, REGISTRY, detect, detect_faces, refere
 # tests/test_browser.py's group: five faces of 40-60 px in a 640x480 camera frame
 GROUP_WIDTHS = [40, 46, 52, 56, 60]
 GROUP_CENTRES = [(70, 140), (200, 330), (330, 150), (460, 320), (615, 230)]
+MAPPED_MEAN_IOU = 0.85  # BLAZEFACE_TO_HOG on hog_and_blazeface_faces(): 0.877 when written
 
 
 def rgb(path) -> Image.Image:
@@ -39,12 +40,25 @@ def test_finds_each_fixture_face_where_hog_boxes_it(photo):
     assert len(found.landmarks) == 6 and all(hog.left <= x < hog.right and hog.top <= y < hog.bottom for x, y in eyes)
 
 
-def test_the_map_moves_boxes_towards_hogs():
-    unmapped = replace(BLAZEFACE, mapping=LandmarkMap.from_box_map(IDENTITY, landmarks=6))
+def hog_and_blazeface_faces():
+    """(HOG's box, BlazeFace's face) for the fixture faces and the camera group's small ones."""
     options = DetectOptions(upsample=1, max_side=1600)
-    raw = [iou(unmapped.detect(rgb(p), options)[0].box, reference_boxes(rgb(p))[0]) for p in FACE_PHOTOS]
-    mapped = [iou(BLAZEFACE.detect(rgb(p), options)[0].box, reference_boxes(rgb(p))[0]) for p in FACE_PHOTOS]
-    assert sum(mapped) > sum(raw)
+    pairs = [(reference_boxes(rgb(p))[0], BLAZEFACE.faces(rgb(p), options)[0]) for p in FACE_PHOTOS]
+    scene = crowd("group", (640, 480), face_photos(FACE_PHOTOS), GROUP_WIDTHS, random.Random(14), GROUP_CENTRES)
+    found = BLAZEFACE.faces(scene.image, options)
+    return pairs + [(hog, max(found, key=lambda face: iou(hog, points_box(face.points)))) for hog in scene.faces]
+
+
+def test_the_landmark_map_moves_boxes_to_hogs():
+    """The served map's boxes overlap HOG's more than BlazeFace's own and than the best box-only
+    map for these faces (fitted on them): mean IoU 0.800 raw, 0.825 box map, 0.877 served, when written."""
+    pairs = hog_and_blazeface_faces()
+    unmapped = LandmarkMap.from_box_map(IDENTITY, landmarks=6)
+    raw = [iou(hog, unmapped.box(face.points)) for hog, face in pairs]
+    box_map = fit_landmarks([hog for hog, _ in pairs], [face.points[:2] for _, face in pairs])  # no landmarks: a box map
+    boxed = [iou(hog, LandmarkMap.from_box_map(tuple(row[0] for row in box_map.rows), 6).box(face.points)) for hog, face in pairs]
+    mapped = [iou(hog, BLAZEFACE.mapping.box(face.points)) for hog, face in pairs]
+    assert sum(mapped) / len(pairs) >= MAPPED_MEAN_IOU > max(sum(raw), sum(boxed)) / len(pairs), (raw, boxed, mapped)
 
 
 def test_a_landmark_map_without_landmark_weights_is_a_box_map():
