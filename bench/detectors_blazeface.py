@@ -9,7 +9,8 @@ are the result on a loaded machine.
   auto (HOG, then BlazeFace on the whole image) and the face-free photos for auto.
 - found: faces found on the external sets (the labelled face: the found box nearest the centre),
   gender accuracy with the served int8 model on the faces both find (HOG's box against
-  BlazeFace's), recall on the benchmark scenes and boxes on the face-free photos.
+  BlazeFace's as served, and moved by the box map served before the landmark map), recall on
+  the benchmark scenes and boxes on the face-free photos.
 - fallback: FairFace training photos HOG misses: faces the CNN finds there (auto's fallback)
   against BlazeFace's, and their time.
 - api: a real uvicorn with FACES_DETECT_THREADS=1, the browser tests' group frame (five faces
@@ -31,12 +32,14 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from bench.detectors import DATA, MODEL, Photo, external, face_free, gender, labelled
+from bench.detectors import MODEL, Photo, external, face_free, gender, labelled
 from bench.scenes import background, benchmark_scenes, crowd, face_photos, matched
 from bench.server import uvicorn_server
 from export.data import bordered, open_rgb
-from function.boxes import Box
-from function.detectors import detect_faces
+from export.shared_data import SHARED_DATA
+from function.boxes import Box, LandmarkMap
+from function.detection import DetectOptions
+from function.detectors import BLAZEFACE, detect_faces
 from function.inference import GenderClassifier
 from function.pipeline import FaceGenderPipeline
 from function.settings import Settings
@@ -44,6 +47,7 @@ from function.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 GROUP_WIDTHS = [40, 46, 52, 56, 60]  # tests/test_browser.py's group frame
 GROUP_CENTRES = [(70, 140), (200, 330), (330, 150), (460, 320), (615, 230)]
+BOX_MAP_BEFORE = LandmarkMap.from_box_map((-0.006, -0.035, 0.962, 0.962), landmarks=6)  # served until the landmark map
 
 
 def jpeg(image: Image.Image, quality: int = 90) -> bytes:
@@ -80,23 +84,29 @@ def speed(limit: int, free: list[Photo]) -> None:
 
 def found(limit: int | None, free: list[Photo]) -> None:
     classifier = GenderClassifier(MODEL)
-    print("\n| set | n | HOG found | BlazeFace found | found by both | gender on those, HOG's box | BlazeFace's box |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| set | n | HOG found | BlazeFace found | found by both | gender on those, HOG's box | BlazeFace's box "
+          "| BlazeFace's box, box map before |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    options = DetectOptions(upsample=1, max_side=1600)
     for name in ("fairface", "pixabay"):
         photos = external(name, limit)
-        hog_right = blaze_right = both = hog_found = blaze_found = 0
+        hog_right = blaze_right = before_right = both = hog_found = blaze_found = 0
         for photo in photos:
             hog = labelled(detect_faces(photo.image, "hog", 1, 1600), photo.image.size)
-            blaze = labelled(detect_faces(photo.image, "blazeface", 1, 1600), photo.image.size)
+            faces = BLAZEFACE.faces(photo.image, options)
+            blaze, before = (labelled([mapping.box(f.points).clipped(*photo.image.size) for f in faces], photo.image.size)
+                             for mapping in (BLAZEFACE.mapping, BOX_MAP_BEFORE))
             hog_found += hog is not None
             blaze_found += blaze is not None
             if hog is not None and blaze is not None:
                 both += 1
                 hog_right += gender(classifier, photo.image, hog) == photo.gender
                 blaze_right += gender(classifier, photo.image, blaze) == photo.gender
+                before_right += gender(classifier, photo.image, before) == photo.gender
         n = len(photos)
         print(f"| external {name} | {n} | {hog_found} ({hog_found / n:.1%}) | {blaze_found} ({blaze_found / n:.1%}) | {both} "
-              f"| {hog_right} ({hog_right / both:.2%}) | {blaze_right} ({blaze_right / both:.2%}) |", flush=True)
+              f"| {hog_right} ({hog_right / both:.2%}) | {blaze_right} ({blaze_right / both:.2%}) "
+              f"| {before_right} ({before_right / both:.2%}) |", flush=True)
     print("\n| scenes | images | faces | HOG found (IoU >= 0.5) | BlazeFace found | HOG extra boxes | BlazeFace extra boxes |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     scenes = benchmark_scenes()
@@ -120,10 +130,10 @@ def found(limit: int | None, free: list[Photo]) -> None:
 
 def fallback(count: int) -> None:
     """Where auto's fallback runs: training photos HOG finds nothing on."""
-    with open(DATA / "fairface" / "labels.csv") as f:
+    with open(SHARED_DATA / "fairface" / "labels.csv") as f:
         rows = list(csv.DictReader(f))
     random.Random(5).shuffle(rows)
-    images = [bordered(open_rgb(DATA / "fairface" / row["path"]))[0] for row in rows[:count]]
+    images = [bordered(open_rgb(SHARED_DATA / "fairface" / row["path"]))[0] for row in rows[:count]]
     misses = [image for image in images if not detect_faces(image, "hog", 1, 1600)]
     seconds = {"cnn": 0.0, "blazeface": 0.0}
     found = {"cnn": 0, "blazeface": 0, "both": 0}

@@ -170,16 +170,18 @@ class BlazeFace:
         """The blended faces, in the image's pixels, those only tiles found checked in a close-up."""
         found = blend(self.hits(image, options))
         passed = detection_pool(options.threads).map(
-            lambda face: face.whole or self.close_up_score(image, face.points) >= self.close_up_min_score, found)
+            lambda face: face.whole or self.close_up_score(image, face.points, self.close_up_min_score) > 0, found)
         return [face for face, kept in zip(found, passed) if kept]
 
-    def close_up_score(self, image: Image.Image, points: np.ndarray) -> float:
+    def close_up_score(self, image: Image.Image, points: np.ndarray, min_score: float) -> float:
         """The short-range model's best score for the face at points, looking at a square of
-        close_up_span times its box around it (0 when it sees no face there)."""
+        close_up_span times its box around it; 0 when it sees no face there scoring min_score
+        or more (a higher min_score leaves fewer of its 896 anchors to compare)."""
         box = points_box(points)
         side = self.close_up_span * max(points[1])
         window = Window(points[0][0] - side / 2, points[0][1] - side / 2, side)
-        return max((score for seen, score in self.whole.look(image, window, 0.0) if iou(box, points_box(seen)) > SAME_FACE_IOU), default=0.0)
+        seen = self.whole.look(image, window, min_score)
+        return max((score for found, score in seen if iou(box, points_box(found)) > SAME_FACE_IOU), default=0.0)
 
     def hits(self, image: Image.Image, options: DetectOptions) -> list[Hit]:
         """Every look's faces, in the image's pixels, before blending. The looks are planned on
