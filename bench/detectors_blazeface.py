@@ -1,7 +1,7 @@
 """The BlazeFace detector (function/blazeface.py) beside HOG, in the same run (issue 41): ratios
 are the result on a loaded machine.
 
-    nice -n 5 python -m bench.detectors_blazeface [--part speed|found|fallback|api ...] [--face-free-dir DIR] [--limit N]
+    nice -n 5 python -m bench.detectors_blazeface [--part speed|found|scenes|fallback|api ...] [--face-free-dir DIR] [--limit N]
 
 - speed: whole requests through the pipeline on one detection thread, upsample 1, max_side
   1600 (the service's defaults): the detect stage's ms for 480 px FairFace photos (bordered,
@@ -9,8 +9,8 @@ are the result on a loaded machine.
   auto (HOG, then BlazeFace on the whole image) and the face-free photos for auto.
 - found: faces found on the external sets (the labelled face: the found box nearest the centre),
   gender accuracy with the served int8 model on the faces both find (HOG's box against
-  BlazeFace's as served, and moved by the box map served before the landmark map), recall on
-  the benchmark scenes and boxes on the face-free photos.
+  BlazeFace's as served, and moved by the box map served before the landmark map).
+- scenes: recall on the benchmark scenes and boxes on the face-free photos.
 - fallback: FairFace training photos HOG misses: faces the CNN finds there (auto's fallback)
   against BlazeFace's, and their time.
 - api: a real uvicorn with FACES_DETECT_THREADS=1, the browser tests' group frame (five faces
@@ -82,7 +82,7 @@ def speed(limit: int, free: list[Photo]) -> None:
         print(f"| {name} | {len(items)} | " + " | ".join(cells + ratios) + " |", flush=True)
 
 
-def found(limit: int | None, free: list[Photo]) -> None:
+def found(limit: int | None) -> None:
     classifier = GenderClassifier(MODEL)
     print("\n| set | n | HOG found | BlazeFace found | found by both | gender on those, HOG's box | BlazeFace's box "
           "| BlazeFace's box, box map before |")
@@ -107,6 +107,9 @@ def found(limit: int | None, free: list[Photo]) -> None:
         print(f"| external {name} | {n} | {hog_found} ({hog_found / n:.1%}) | {blaze_found} ({blaze_found / n:.1%}) | {both} "
               f"| {hog_right} ({hog_right / both:.2%}) | {blaze_right} ({blaze_right / both:.2%}) "
               f"| {before_right} ({before_right / both:.2%}) |", flush=True)
+
+
+def scenes_and_face_free(free: list[Photo]) -> None:
     print("\n| scenes | images | faces | HOG found (IoU >= 0.5) | BlazeFace found | HOG extra boxes | BlazeFace extra boxes |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     scenes = benchmark_scenes()
@@ -183,7 +186,7 @@ def api(seconds: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", action="append", choices=["speed", "found", "fallback", "api"], default=[])
+    parser.add_argument("--part", action="append", choices=["speed", "found", "scenes", "fallback", "api"], default=[])
     parser.add_argument("--face-free-dir", type=Path, help="extra photos with no face in them (bench.detectors)")
     parser.add_argument("--limit", type=int, help="first N photos of each external set")
     parser.add_argument("--training-photos", type=int, default=300)
@@ -196,7 +199,9 @@ def main() -> None:
         if part == "speed":
             speed(args.limit or 100, free)
         elif part == "found":
-            found(args.limit, free)
+            found(args.limit)
+        elif part == "scenes":
+            scenes_and_face_free(free)
         elif part == "fallback":
             fallback(args.training_photos)
         else:

@@ -14,7 +14,8 @@ generated face-free images with a box, and ms per image on one thread.
 A second table, at the chosen tile size and a few pairs of thresholds, gives the same per
 threshold of the close-up check (a face only tiles found is kept if the short-range model,
 looking at a square of --close-up-span times its box around it, scores it at least that;
-0 keeps every face).
+0 keeps every face), and per tile score from which a face skips the check (its cost: one more
+look per face).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from function.detectors import BLAZEFACE
 WHOLE_THRESHOLDS = (0.5, 0.6, 0.65, 0.7, 0.75)
 TILED_THRESHOLDS = (0.4, 0.5, 0.6, 0.7)
 CLOSE_UP_PAIRS = ((0.65, 0.6), (0.65, 0.5))  # (whole, tiled): the thresholds chosen without the check, and one lower
-CLOSE_UP_THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)
+CLOSE_UP_THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)  # 0: no check
+SURE_TILED_SCORES = (0.9, 0.85, 0.8, 0.75)  # a face tiles score this high skips the check (rows at close-up 0.5)
 UPSAMPLE = 1
 
 
@@ -79,18 +81,21 @@ def row_cells(sets: dict, boxes: dict[str, list[list[Box]]]) -> str:
 def close_up_table(detector: BlazeFace, images: dict[str, list], hits: dict[str, list[list[Hit]]], sets: dict, span: float) -> None:
     detector = replace(detector, close_up_span=span)
     print(f"\nThe close-up check, {span}x the box, tile min face {detector.tile_min_face} px:\n")
-    print("| whole score | tiled score | close-up score | camera faces found | boxes on no face (camera / 1600 px) "
+    print("| whole score | tiled score | close-up score | checked below tiled score | camera faces found | boxes on no face (camera / 1600 px) "
           "| 1600 px faces found | single faces found | face-free images with a box | close-up looks per image (camera / 1600 px) |")
-    print("|" + " --- |" * 9)
+    print("|" + " --- |" * 10)
     for whole_min, tiled_min in CLOSE_UP_PAIRS:
         faces = {name: [kept_faces(h, whole_min, tiled_min) for h in hits[name]] for name in hits}
-        scores = {name: [[1.0 if face.whole else detector.close_up_score(image, face.points) for face in found]
+        scores = {name: [[1.0 if face.whole else detector.close_up_score(image, face.points, min(CLOSE_UP_THRESHOLDS[1:])) for face in found]
                          for image, found in zip(images[name], faces[name])] for name in hits}
-        looks = [sum(not face.whole for found in faces[name] for face in found) / len(faces[name]) for name in ("camera", "phone")]
-        for close_up_min in CLOSE_UP_THRESHOLDS:
-            boxes = {name: [[points_box(face.points) for face, score in zip(found, image_scores) if score >= close_up_min]
+        rows = [(close_up_min, 1.01) for close_up_min in CLOSE_UP_THRESHOLDS] + [(0.5, sure) for sure in SURE_TILED_SCORES]
+        for close_up_min, sure in rows:
+            boxes = {name: [[points_box(face.points) for face, score in zip(found, image_scores) if face.score >= sure or score >= close_up_min]
                             for found, image_scores in zip(faces[name], scores[name])] for name in hits}
-            print(f"| {whole_min} | {tiled_min} | {close_up_min} | {row_cells(sets, boxes)} | {looks[0]:.1f} / {looks[1]:.1f} |", flush=True)
+            looks = [sum(not face.whole and face.score < sure for found in faces[name] for face in found) / len(faces[name])
+                     for name in ("camera", "phone")]
+            print(f"| {whole_min} | {tiled_min} | {close_up_min} | {'all' if sure > 1 else sure} | {row_cells(sets, boxes)} "
+                  f"| {looks[0]:.1f} / {looks[1]:.1f} |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -135,9 +135,10 @@ class BlazeFace:
     the upsample's smallest face, are found by the full-range model on tiles, a level of tiles
     per doubling of their side, each level seeing whole the faces of up to `tile_overlap` of its
     side. Boxes from every look are blended as MediaPipe does. A face no whole-image look found
-    is kept only if the short-range model, looking at a square of `close_up_span` times its box
-    around it, scores it at least `close_up_min_score`: the full-range model on tiles boxes some
-    textures no face is in. Boxes are moved to HOG's geometry by `mapping`."""
+    and the tiles scored below `close_up_below` is kept only if the short-range model, looking at
+    a square of `close_up_span` times its box around it, scores it at least `close_up_min_score`:
+    the full-range model on tiles boxes some textures no face is in, scoring them low. Boxes are
+    moved to HOG's geometry by `mapping`."""
 
     description: str
     whole: Model
@@ -145,6 +146,7 @@ class BlazeFace:
     whole_min_score: float
     tiled_min_score: float
     close_up_min_score: float
+    close_up_below: float
     mapping: LandmarkMap
     close_up_span: float = 3.0
     tile_overlap: float = 0.25
@@ -167,10 +169,11 @@ class BlazeFace:
         return [self._detection(face.points, face.score, width, height) for face in self.faces(image, options)]
 
     def faces(self, image: Image.Image, options: DetectOptions) -> list[Hit]:
-        """The blended faces, in the image's pixels, those only tiles found checked in a close-up."""
+        """The blended faces, in the image's pixels, those only tiles found, scoring low, checked in a close-up."""
         found = blend(self.hits(image, options))
         passed = detection_pool(options.threads).map(
-            lambda face: face.whole or self.close_up_score(image, face.points, self.close_up_min_score) > 0, found)
+            lambda face: face.whole or face.score >= self.close_up_below
+            or self.close_up_score(image, face.points, self.close_up_min_score) > 0, found)
         return [face for face, kept in zip(found, passed) if kept]
 
     def close_up_score(self, image: Image.Image, points: np.ndarray, min_score: float) -> float:
