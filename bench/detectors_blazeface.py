@@ -1,7 +1,7 @@
 """The BlazeFace detector (function/blazeface.py) beside HOG, in the same run (issue 41): ratios
 are the result on a loaded machine.
 
-    nice -n 5 python -m bench.detectors_blazeface [--part speed|found|scenes|fallback|api ...] [--face-free-dir DIR] [--limit N]
+    nice -n 5 python -m bench.detectors_blazeface [--part speed|found|scenes|close-up|fallback|api ...] [--face-free-dir DIR] [--limit N]
 
 - speed: whole requests through the pipeline on one detection thread, upsample 1, max_side
   1600 (the service's defaults): the detect stage's ms for 480 px FairFace photos (bordered,
@@ -11,6 +11,9 @@ are the result on a loaded machine.
   gender accuracy with the served int8 model on the faces both find (HOG's box against
   BlazeFace's as served, and moved by the box map served before the landmark map).
 - scenes: recall on the benchmark scenes and boxes on the face-free photos.
+- close-up: what the close-up check costs: BlazeFace's looks and blending alone against the
+  same with the check (BlazeFace.faces), alternately, on the camera group frame (below) and the
+  benchmark's 1200x900 single-face scenes, one thread.
 - fallback: FairFace training photos HOG misses: faces the CNN finds there (auto's fallback)
   against BlazeFace's, and their time.
 - api: a real uvicorn with FACES_DETECT_THREADS=1, the browser tests' group frame (five faces
@@ -37,6 +40,7 @@ from bench.scenes import background, benchmark_scenes, crowd, face_photos, match
 from bench.server import uvicorn_server
 from export.data import bordered, open_rgb
 from export.shared_data import SHARED_DATA
+from function.blazeface import blend
 from function.boxes import Box, LandmarkMap
 from function.detection import DetectOptions
 from function.detectors import BLAZEFACE, detect_faces
@@ -131,6 +135,27 @@ def scenes_and_face_free(free: list[Photo]) -> None:
             print(f"  blazeface boxes on {photo.name}: {blaze}")
 
 
+def close_up_cost(rounds: int) -> None:
+    scene = crowd("group", (640, 480), face_photos(sorted((ROOT / "tests" / "fixtures" / "faces").glob("*.jpg"))),
+                  GROUP_WIDTHS, random.Random(14), GROUP_CENTRES)
+    options = DetectOptions(upsample=1, max_side=1600)
+    print("\n| image | n | looks and blend ms p50 | with the close-up check | ratio of medians | ratio of sums |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, images in (("camera group frame, 640x480, 5 faces of 40-60 px", [scene.image]),
+                         ("single-face scenes, 1200x900", [s.image for s, _ in benchmark_scenes({"single"})])):
+        BLAZEFACE.faces(images[0], options)
+        alone, checked = [], []
+        for image in images * max(1, rounds // len(images)):
+            start = time.perf_counter()
+            blend(BLAZEFACE.hits(image, options))
+            alone.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            BLAZEFACE.faces(image, options)
+            checked.append(time.perf_counter() - start)
+        print(f"| {name} | {len(alone)} | {1000 * statistics.median(alone):.1f} | {1000 * statistics.median(checked):.1f} "
+              f"| {statistics.median(checked) / statistics.median(alone):.2f}x | {sum(checked) / sum(alone):.2f}x |", flush=True)
+
+
 def fallback(count: int) -> None:
     """Where auto's fallback runs: training photos HOG finds nothing on."""
     with open(SHARED_DATA / "fairface" / "labels.csv") as f:
@@ -186,7 +211,7 @@ def api(seconds: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", action="append", choices=["speed", "found", "scenes", "fallback", "api"], default=[])
+    parser.add_argument("--part", action="append", choices=["speed", "found", "scenes", "close-up", "fallback", "api"], default=[])
     parser.add_argument("--face-free-dir", type=Path, help="extra photos with no face in them (bench.detectors)")
     parser.add_argument("--limit", type=int, help="first N photos of each external set")
     parser.add_argument("--training-photos", type=int, default=300)
@@ -202,6 +227,8 @@ def main() -> None:
             found(args.limit)
         elif part == "scenes":
             scenes_and_face_free(free)
+        elif part == "close-up":
+            close_up_cost(args.limit or 40)
         elif part == "fallback":
             fallback(args.training_photos)
         else:
