@@ -1,7 +1,7 @@
 """The BlazeFace detector (function/blazeface.py) beside HOG, in the same run (issue 41): ratios
 are the result on a loaded machine.
 
-    nice -n 5 python -m bench.detectors_blazeface [--part speed|found|scenes|close-up|fallback|api ...] [--face-free-dir DIR] [--limit N]
+    nice -n 5 python -m bench.detectors_blazeface [--part speed|found|validation|scenes|close-up|fallback|api ...] [--face-free-dir DIR] [--limit N]
 
 - speed: whole requests through the pipeline on one detection thread, upsample 1, max_side
   1600 (the service's defaults): the detect stage's ms for 480 px FairFace photos (bordered,
@@ -10,6 +10,9 @@ are the result on a loaded machine.
 - found: faces found on the external sets (the labelled face: the found box nearest the centre),
   gender accuracy with the served int8 model on the faces both find (HOG's box against
   BlazeFace's as served, and moved by the box map served before the landmark map).
+- validation: the same gender comparison on FairFace's validation photos (export.data.split,
+  person-disjoint from the gender model's training; bordered), the first --limit of a seeded
+  shuffle: where a box map may be chosen, as the external sets may not.
 - scenes: recall on the benchmark scenes and boxes on the face-free photos.
 - close-up: what the close-up check costs: BlazeFace's looks and blending alone against the
   same with the check (BlazeFace.faces), alternately, on the camera group frame (below) and the
@@ -38,7 +41,7 @@ from PIL import Image
 from bench.detectors import MODEL, Photo, external, face_free, gender, labelled
 from bench.scenes import background, benchmark_scenes, crowd, face_photos, matched
 from bench.server import uvicorn_server
-from export.data import bordered, open_rgb
+from export.data import bordered, load_samples, open_rgb, photo_file, split
 from export.shared_data import SHARED_DATA
 from function.blazeface import blend
 from function.boxes import Box, LandmarkMap
@@ -87,13 +90,24 @@ def speed(limit: int, free: list[Photo]) -> None:
 
 
 def found(limit: int | None) -> None:
+    sets = {f"external {name}": external(name, limit) for name in ("fairface", "pixabay")}
+    gender_by_box(sets)
+
+
+def validation(limit: int) -> None:
+    samples = split(load_samples(SHARED_DATA, ("fairface",)))[1]
+    random.Random(7).shuffle(samples)
+    photos = [Photo(s.path, bordered(open_rgb(photo_file(SHARED_DATA, s.path)))[0], s.gender) for s in samples[:limit]]
+    gender_by_box({"validation fairface": photos})
+
+
+def gender_by_box(sets: dict[str, list[Photo]]) -> None:
     classifier = GenderClassifier(MODEL)
     print("\n| set | n | HOG found | BlazeFace found | found by both | gender on those, HOG's box | BlazeFace's box "
           "| BlazeFace's box, box map before |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     options = DetectOptions(upsample=1, max_side=1600)
-    for name in ("fairface", "pixabay"):
-        photos = external(name, limit)
+    for name, photos in sets.items():
         hog_right = blaze_right = before_right = both = hog_found = blaze_found = 0
         for photo in photos:
             hog = labelled(detect_faces(photo.image, "hog", 1, 1600), photo.image.size)
@@ -108,7 +122,7 @@ def found(limit: int | None) -> None:
                 blaze_right += gender(classifier, photo.image, blaze) == photo.gender
                 before_right += gender(classifier, photo.image, before) == photo.gender
         n = len(photos)
-        print(f"| external {name} | {n} | {hog_found} ({hog_found / n:.1%}) | {blaze_found} ({blaze_found / n:.1%}) | {both} "
+        print(f"| {name} | {n} | {hog_found} ({hog_found / n:.1%}) | {blaze_found} ({blaze_found / n:.1%}) | {both} "
               f"| {hog_right} ({hog_right / both:.2%}) | {blaze_right} ({blaze_right / both:.2%}) "
               f"| {before_right} ({before_right / both:.2%}) |", flush=True)
 
@@ -211,7 +225,7 @@ def api(seconds: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", action="append", choices=["speed", "found", "scenes", "close-up", "fallback", "api"], default=[])
+    parser.add_argument("--part", action="append", choices=["speed", "found", "validation", "scenes", "close-up", "fallback", "api"], default=[])
     parser.add_argument("--face-free-dir", type=Path, help="extra photos with no face in them (bench.detectors)")
     parser.add_argument("--limit", type=int, help="first N photos of each external set")
     parser.add_argument("--training-photos", type=int, default=300)
@@ -225,6 +239,8 @@ def main() -> None:
             speed(args.limit or 100, free)
         elif part == "found":
             found(args.limit)
+        elif part == "validation":
+            validation(args.limit or 500)
         elif part == "scenes":
             scenes_and_face_free(free)
         elif part == "close-up":
