@@ -1,15 +1,22 @@
 """The BlazeFace detector (function/blazeface.py) beside HOG, in the same run (issue 41): ratios
 are the result on a loaded machine.
 
-    nice -n 5 python -m bench.detectors_blazeface [--part speed|found|fallback|api ...] [--face-free-dir DIR] [--limit N]
+    nice -n 5 python -m bench.detectors_blazeface [--part speed|found|validation|scenes|close-up|fallback|api ...] [--face-free-dir DIR] [--limit N]
 
 - speed: whole requests through the pipeline on one detection thread, upsample 1, max_side
   1600 (the service's defaults): the detect stage's ms for 480 px FairFace photos (bordered,
   as bench.detectors gives them), 12 MP phone photos with and without faces; hog, blazeface,
-  auto (HOG, then the CNN) and the face-free photos for auto.
+  auto (HOG, then BlazeFace on the whole image) and the face-free photos for auto.
 - found: faces found on the external sets (the labelled face: the found box nearest the centre),
   gender accuracy with the served int8 model on the faces both find (HOG's box against
-  BlazeFace's), recall on the benchmark scenes and boxes on the face-free photos.
+  BlazeFace's as served, and moved by the box map served before the landmark map).
+- validation: the same gender comparison on FairFace's validation photos (export.data.split,
+  person-disjoint from the gender model's training; bordered), the first --limit of a seeded
+  shuffle: where a box map may be chosen, as the external sets may not.
+- scenes: recall on the benchmark scenes and boxes on the face-free photos.
+- close-up: what the close-up check costs: BlazeFace's looks and blending alone against the
+  same with the check (BlazeFace.faces), alternately, on the camera group frame (below) and the
+  benchmark's 1200x900 single-face scenes, one thread.
 - fallback: FairFace training photos HOG misses: faces the CNN finds there (auto's fallback)
   against BlazeFace's, and their time.
 - api: a real uvicorn with FACES_DETECT_THREADS=1, the browser tests' group frame (five faces
@@ -31,12 +38,15 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from bench.detectors import DATA, MODEL, Photo, external, face_free, gender, labelled
+from bench.detectors import MODEL, Photo, external, face_free, gender, labelled
 from bench.scenes import background, benchmark_scenes, crowd, face_photos, matched
 from bench.server import uvicorn_server
-from export.data import bordered, open_rgb
-from function.boxes import Box
-from function.detectors import detect_faces
+from export.data import bordered, load_samples, open_rgb, photo_file, split
+from export.shared_data import SHARED_DATA
+from function.blazeface import blend
+from function.boxes import Box, LandmarkMap
+from function.detection import DetectOptions
+from function.detectors import BLAZEFACE, detect_faces
 from function.inference import GenderClassifier
 from function.pipeline import FaceGenderPipeline
 from function.settings import Settings
@@ -44,6 +54,7 @@ from function.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 GROUP_WIDTHS = [40, 46, 52, 56, 60]  # tests/test_browser.py's group frame
 GROUP_CENTRES = [(70, 140), (200, 330), (330, 150), (460, 320), (615, 230)]
+BOX_MAP_BEFORE = LandmarkMap.from_box_map((-0.006, -0.035, 0.962, 0.962), landmarks=6)  # served until the landmark map
 
 
 def jpeg(image: Image.Image, quality: int = 90) -> bytes:
@@ -78,25 +89,45 @@ def speed(limit: int, free: list[Photo]) -> None:
         print(f"| {name} | {len(items)} | " + " | ".join(cells + ratios) + " |", flush=True)
 
 
-def found(limit: int | None, free: list[Photo]) -> None:
+def found(limit: int | None) -> None:
+    sets = {f"external {name}": external(name, limit) for name in ("fairface", "pixabay")}
+    gender_by_box(sets)
+
+
+def validation(limit: int) -> None:
+    samples = split(load_samples(SHARED_DATA, ("fairface",)))[1]
+    random.Random(7).shuffle(samples)
+    photos = [Photo(s.path, bordered(open_rgb(photo_file(SHARED_DATA, s.path)))[0], s.gender) for s in samples[:limit]]
+    gender_by_box({"validation fairface": photos})
+
+
+def gender_by_box(sets: dict[str, list[Photo]]) -> None:
     classifier = GenderClassifier(MODEL)
-    print("\n| set | n | HOG found | BlazeFace found | found by both | gender on those, HOG's box | BlazeFace's box |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for name in ("fairface", "pixabay"):
-        photos = external(name, limit)
-        hog_right = blaze_right = both = hog_found = blaze_found = 0
+    print("\n| set | n | HOG found | BlazeFace found | found by both | gender on those, HOG's box | BlazeFace's box "
+          "| BlazeFace's box, box map before |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    options = DetectOptions(upsample=1, max_side=1600)
+    for name, photos in sets.items():
+        hog_right = blaze_right = before_right = both = hog_found = blaze_found = 0
         for photo in photos:
             hog = labelled(detect_faces(photo.image, "hog", 1, 1600), photo.image.size)
-            blaze = labelled(detect_faces(photo.image, "blazeface", 1, 1600), photo.image.size)
+            faces = BLAZEFACE.faces(photo.image, options)
+            blaze, before = (labelled([mapping.box(f.points).clipped(*photo.image.size) for f in faces], photo.image.size)
+                             for mapping in (BLAZEFACE.mapping, BOX_MAP_BEFORE))
             hog_found += hog is not None
             blaze_found += blaze is not None
             if hog is not None and blaze is not None:
                 both += 1
                 hog_right += gender(classifier, photo.image, hog) == photo.gender
                 blaze_right += gender(classifier, photo.image, blaze) == photo.gender
+                before_right += gender(classifier, photo.image, before) == photo.gender
         n = len(photos)
-        print(f"| external {name} | {n} | {hog_found} ({hog_found / n:.1%}) | {blaze_found} ({blaze_found / n:.1%}) | {both} "
-              f"| {hog_right} ({hog_right / both:.2%}) | {blaze_right} ({blaze_right / both:.2%}) |", flush=True)
+        print(f"| {name} | {n} | {hog_found} ({hog_found / n:.1%}) | {blaze_found} ({blaze_found / n:.1%}) | {both} "
+              f"| {hog_right} ({hog_right / both:.2%}) | {blaze_right} ({blaze_right / both:.2%}) "
+              f"| {before_right} ({before_right / both:.2%}) |", flush=True)
+
+
+def scenes_and_face_free(free: list[Photo]) -> None:
     print("\n| scenes | images | faces | HOG found (IoU >= 0.5) | BlazeFace found | HOG extra boxes | BlazeFace extra boxes |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     scenes = benchmark_scenes()
@@ -118,12 +149,33 @@ def found(limit: int | None, free: list[Photo]) -> None:
             print(f"  blazeface boxes on {photo.name}: {blaze}")
 
 
+def close_up_cost(rounds: int) -> None:
+    scene = crowd("group", (640, 480), face_photos(sorted((ROOT / "tests" / "fixtures" / "faces").glob("*.jpg"))),
+                  GROUP_WIDTHS, random.Random(14), GROUP_CENTRES)
+    options = DetectOptions(upsample=1, max_side=1600)
+    print("\n| image | n | looks and blend ms p50 | with the close-up check | ratio of medians | ratio of sums |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, images in (("camera group frame, 640x480, 5 faces of 40-60 px", [scene.image]),
+                         ("single-face scenes, 1200x900", [s.image for s, _ in benchmark_scenes({"single"})])):
+        BLAZEFACE.faces(images[0], options)
+        alone, checked = [], []
+        for image in images * max(1, rounds // len(images)):
+            start = time.perf_counter()
+            blend(BLAZEFACE.hits(image, options))
+            alone.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            BLAZEFACE.faces(image, options)
+            checked.append(time.perf_counter() - start)
+        print(f"| {name} | {len(alone)} | {1000 * statistics.median(alone):.1f} | {1000 * statistics.median(checked):.1f} "
+              f"| {statistics.median(checked) / statistics.median(alone):.2f}x | {sum(checked) / sum(alone):.2f}x |", flush=True)
+
+
 def fallback(count: int) -> None:
     """Where auto's fallback runs: training photos HOG finds nothing on."""
-    with open(DATA / "fairface" / "labels.csv") as f:
+    with open(SHARED_DATA / "fairface" / "labels.csv") as f:
         rows = list(csv.DictReader(f))
     random.Random(5).shuffle(rows)
-    images = [bordered(open_rgb(DATA / "fairface" / row["path"]))[0] for row in rows[:count]]
+    images = [bordered(open_rgb(SHARED_DATA / "fairface" / row["path"]))[0] for row in rows[:count]]
     misses = [image for image in images if not detect_faces(image, "hog", 1, 1600)]
     seconds = {"cnn": 0.0, "blazeface": 0.0}
     found = {"cnn": 0, "blazeface": 0, "both": 0}
@@ -173,7 +225,7 @@ def api(seconds: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", action="append", choices=["speed", "found", "fallback", "api"], default=[])
+    parser.add_argument("--part", action="append", choices=["speed", "found", "validation", "scenes", "close-up", "fallback", "api"], default=[])
     parser.add_argument("--face-free-dir", type=Path, help="extra photos with no face in them (bench.detectors)")
     parser.add_argument("--limit", type=int, help="first N photos of each external set")
     parser.add_argument("--training-photos", type=int, default=300)
@@ -186,7 +238,13 @@ def main() -> None:
         if part == "speed":
             speed(args.limit or 100, free)
         elif part == "found":
-            found(args.limit, free)
+            found(args.limit)
+        elif part == "validation":
+            validation(args.limit or 500)
+        elif part == "scenes":
+            scenes_and_face_free(free)
+        elif part == "close-up":
+            close_up_cost(args.limit or 40)
         elif part == "fallback":
             fallback(args.training_photos)
         else:

@@ -1,6 +1,7 @@
 """MediaPipe's BlazeFace (converted to ONNX by export/blazeface_onnx.py) on onnxruntime, a few
 ms per look on one core: the short-range model on the whole image, the full-range model on
-overlapping tiles for small faces; its boxes moved to HOG's geometry."""
+overlapping tiles for small faces, a face only a tile found kept only if the short-range model
+sees it too in a close-up; its boxes moved to HOG's geometry from its box and landmarks."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from function.boxes import Box, BoxMap, containment, iou, map_box
+from function.boxes import Box, LandmarkMap, containment, iou
 from function.detection import DetectOptions, Detection, detection_pool
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -32,6 +34,15 @@ def anchor_centres(side: int) -> np.ndarray:
         per_cell = 1 if len(strides) == 1 else 2 * strides.count(stride)
         centres += [((x + 0.5) / grid, (y + 0.5) / grid) for y in range(grid) for x in range(grid) for _ in range(per_cell)]
     return np.array(centres, np.float32)
+
+
+class Hit(NamedTuple):
+    """A face one look found: points in the image's pixels (box centre, box size, then six
+    landmarks), its score, and whether the look was the short-range model's at the whole image."""
+
+    points: np.ndarray
+    score: float
+    whole: bool
 
 
 @dataclass(frozen=True)
@@ -123,15 +134,21 @@ class BlazeFace:
     its longer side and more (all upsample 0 looks for); from upsample 1 smaller ones, down to
     the upsample's smallest face, are found by the full-range model on tiles, a level of tiles
     per doubling of their side, each level seeing whole the faces of up to `tile_overlap` of its
-    side. Boxes from every look are blended as MediaPipe does and moved to HOG's geometry by
-    `mapping`."""
+    side. Boxes from every look are blended as MediaPipe does. A face no whole-image look found
+    and the tiles scored below `close_up_below` is kept only if the short-range model, looking at
+    a square of `close_up_span` times its box around it, scores it at least `close_up_min_score`:
+    the full-range model on tiles boxes some textures no face is in, scoring them low. Boxes are
+    moved to HOG's geometry by `mapping`."""
 
     description: str
     whole: Model
     tiled: Model
     whole_min_score: float
     tiled_min_score: float
-    mapping: BoxMap
+    close_up_min_score: float
+    close_up_below: float
+    mapping: LandmarkMap
+    close_up_span: float = 3.0
     tile_overlap: float = 0.25
     tile_min_face: int = FULL_RANGE_MIN_FACE  # px in the full-range input: sets the tile side
 
@@ -149,9 +166,27 @@ class BlazeFace:
 
     def detect(self, image: Image.Image, options: DetectOptions) -> list[Detection]:
         width, height = image.size
-        return [self._detection(points, score, width, height) for points, score in blend(self.hits(image, options))]
+        return [self._detection(face.points, face.score, width, height) for face in self.faces(image, options)]
 
-    def hits(self, image: Image.Image, options: DetectOptions) -> list[tuple[np.ndarray, float]]:
+    def faces(self, image: Image.Image, options: DetectOptions) -> list[Hit]:
+        """The blended faces, in the image's pixels, those only tiles found, scoring low, checked in a close-up."""
+        found = blend(self.hits(image, options))
+        passed = detection_pool(options.threads).map(
+            lambda face: face.whole or face.score >= self.close_up_below
+            or self.close_up_score(image, face.points, self.close_up_min_score) > 0, found)
+        return [face for face, kept in zip(found, passed) if kept]
+
+    def close_up_score(self, image: Image.Image, points: np.ndarray, min_score: float) -> float:
+        """The short-range model's best score for the face at points, looking at a square of
+        close_up_span times its box around it; 0 when it sees no face there scoring min_score
+        or more (a higher min_score leaves fewer of its 896 anchors to compare)."""
+        box = points_box(points)
+        side = self.close_up_span * max(points[1])
+        window = Window(points[0][0] - side / 2, points[0][1] - side / 2, side)
+        seen = self.whole.look(image, window, min_score)
+        return max((score for found, score in seen if iou(box, points_box(found)) > SAME_FACE_IOU), default=0.0)
+
+    def hits(self, image: Image.Image, options: DetectOptions) -> list[Hit]:
         """Every look's faces, in the image's pixels, before blending. The looks are planned on
         the image downscaled to max_side, and each is cut from the image itself and resized
         once to the model's input: the same view, without downscaling the whole image first."""
@@ -160,10 +195,10 @@ class BlazeFace:
         planned = self.looks(max(1, round(width * scale)), max(1, round(height * scale)), options.upsample)
         looks = [(model, Window(w.left / scale, w.top / scale, w.side / scale, w.inner), score) for model, w, score in planned]
         found = detection_pool(options.threads).map(lambda look: look[0].look(image, *look[1:]), looks)
-        return [hit for hits in found for hit in hits]
+        return [Hit(points, score, model is self.whole) for (model, _, _), hits in zip(looks, found) for points, score in hits]
 
     def _detection(self, points: np.ndarray, score: float, width: int, height: int) -> Detection:
-        box = map_box(points_box(points), self.mapping)
+        box = self.mapping.box(points)
         landmarks = tuple((round(x), round(y)) for x, y in points[2:])
         return Detection(box.clipped(width, height), score, landmarks)
 
@@ -178,16 +213,18 @@ def _cut_by_edge(points: np.ndarray, window: Window) -> bool:
     return any(inner and out for inner, out in zip(window.inner, reach))
 
 
-def blend(found: list[tuple[np.ndarray, float]]) -> list[tuple[np.ndarray, float]]:
+def blend(found: list[Hit]) -> list[Hit]:
     """MediaPipe's weighted suppression: each face's boxes (IoU over SAME_FACE_IOU with the best,
-    or one inside the other) averaged by score, with the best score."""
-    remaining = sorted(found, key=lambda hit: -hit[1])
+    or one inside the other) averaged by score, with the best score; whole if any look at the
+    whole image found it."""
+    remaining = sorted(found, key=lambda hit: -hit.score)
     faces = []
     while remaining:
-        best_box = points_box(remaining[0][0])
-        same = [hit for hit in remaining if iou(best_box, points_box(hit[0])) > SAME_FACE_IOU or containment(best_box, points_box(hit[0])) > 0.8]
-        weights = np.array([score for _, score in same])
-        faces.append((np.tensordot(weights / weights.sum(), np.stack([p for p, _ in same]), axes=1), remaining[0][1]))
+        best_box = points_box(remaining[0].points)
+        same = [hit for hit in remaining if iou(best_box, points_box(hit.points)) > SAME_FACE_IOU or containment(best_box, points_box(hit.points)) > 0.8]
+        weights = np.array([hit.score for hit in same])
+        points = np.tensordot(weights / weights.sum(), np.stack([hit.points for hit in same]), axes=1)
+        faces.append(Hit(points, remaining[0].score, any(hit.whole for hit in same)))
         remaining = [hit for hit in remaining if not any(hit is s for s in same)]
     return faces
 

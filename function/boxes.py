@@ -1,9 +1,12 @@
 """Face box geometry: a box in pixels, its overlap with another, duplicates merged, and a
-fitted map that moves one detector's boxes to where another draws them."""
+fitted map that moves one detector's boxes to where another draws them, from the box alone or
+from the box and the face's landmarks."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -79,3 +82,30 @@ def map_box(box: Box, mapping: BoxMap) -> Box:
     cy = (box.top + box.bottom) / 2 + ky * box.height
     half_w, half_h = sx * box.width / 2, sy * box.height / 2
     return Box(round(cx - half_w), round(cy - half_h), round(cx + half_w), round(cy + half_h))
+
+
+@dataclass(frozen=True)
+class LandmarkMap:
+    """A box where the detector it was fitted to would have drawn it, from a face's box and
+    landmarks. In the box's own units (its centre the origin, its width and height the units of
+    x and y), the target's centre x, centre y, width and height are each a row of weights on
+    (1, then each landmark's x and y). With zero landmark weights it is a BoxMap."""
+
+    rows: tuple[tuple[float, ...], ...]  # four rows: centre x, centre y, width, height
+
+    @classmethod
+    def from_box_map(cls, mapping: BoxMap, landmarks: int) -> "LandmarkMap":
+        kx, ky, sx, sy = mapping
+        return cls(tuple((value,) + (0.0,) * 2 * landmarks for value in (kx, ky, sx, sy)))
+
+    def box(self, points: np.ndarray) -> Box:
+        """points: the face's box centre (x, y), its size (width, height), then its landmarks (x, y)."""
+        (cx, cy), (w, h) = points[0], points[1]
+        kx, ky, sx, sy = np.asarray(self.rows) @ landmark_features(points)
+        cx, cy, half_w, half_h = cx + kx * w, cy + ky * h, sx * w / 2, sy * h / 2
+        return Box(round(cx - half_w), round(cy - half_h), round(cx + half_w), round(cy + half_h))
+
+
+def landmark_features(points: np.ndarray) -> np.ndarray:
+    """1, then each landmark's offset from the box's centre in units of its width and height."""
+    return np.concatenate([[1.0], ((points[2:] - points[0]) / points[1]).ravel()])
