@@ -8,6 +8,10 @@ from pathlib import Path
 
 # the int8 copy of gender-mobilenet-v2.onnx (its speed and accuracy against the float file: MODEL_CARD.md)
 DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "gender-mobilenet-v2-int8.onnx"
+# The defaults of FACES_MAX_BODY_BYTES (Lambda's payload limit) and FACES_MAX_PIXELS (a
+# decompression-bomb guard); template.yaml repeats them, tests/test_template_defaults.py checks it.
+MAX_BODY_BYTES = 6 * 1024 * 1024
+MAX_PIXELS = 40_000_000
 # The options' ranges, inclusive: the API's query parameters and the batch command's flags.
 UPSAMPLE_RANGE = (0, 2)
 MAX_SIDE_RANGE = (64, 8192)
@@ -48,8 +52,8 @@ class Settings:
         origins = os.environ.get("FACES_CORS_ORIGINS", "*")
         return cls(
             model_path=Path(os.environ.get("FACES_MODEL_PATH", DEFAULT_MODEL_PATH)),
-            max_body_bytes=_int("FACES_MAX_BODY_BYTES", 6 * 1024 * 1024),
-            max_pixels=_int("FACES_MAX_PIXELS", 40_000_000),
+            max_body_bytes=_int("FACES_MAX_BODY_BYTES", MAX_BODY_BYTES),
+            max_pixels=_int("FACES_MAX_PIXELS", MAX_PIXELS),
             default_upsample=_int("FACES_UPSAMPLE", 1),
             default_max_side=_int("FACES_MAX_SIDE", 1600),
             ort_threads=_int("FACES_ORT_THREADS", 1),

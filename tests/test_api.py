@@ -4,6 +4,7 @@ import pytest
 from PIL import Image
 
 from conftest import FACE_PHOTOS, NO_FACE_PHOTO, composite, encode, gender_of
+from function.settings import MAX_BODY_BYTES
 from response_checks import checking_against_openapi
 
 
@@ -164,7 +165,7 @@ def test_truncated_and_corrupt_images(client):
 
 
 def test_size_limits(client):
-    big = b"\xff\xd8" + b"\x00" * (6 * 1024 * 1024 + 10)
+    big = b"\xff\xd8" + b"\x00" * (MAX_BODY_BYTES + 10)
     response = client.post("/v1/faces", content=big, headers={"content-type": "image/jpeg"})
     assert response.status_code == 413 and response.json()["error"]["code"] == "body_too_large"
     response = post_file(client, bomb(), name="bomb.png")
