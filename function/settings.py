@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from function.inference import ALWAYS_ANSWER
+
 # the int8 copy of gender-mobilenet-v2.onnx (its speed and accuracy against the float file: MODEL_CARD.md)
 DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "gender-mobilenet-v2-int8.onnx"
 # The defaults of FACES_MAX_BODY_BYTES (Lambda's payload limit) and FACES_MAX_PIXELS (a
@@ -15,8 +17,8 @@ MAX_PIXELS = 40_000_000
 # The options' ranges, inclusive: the API's query parameters and the batch command's flags.
 UPSAMPLE_RANGE = (0, 2)
 MAX_SIDE_RANGE = (64, 8192)
-# A face whose confidence is below the threshold is uncertain; 0.5 answers every face (two labels).
-MIN_CONFIDENCE_RANGE = (0.5, 1.0)
+# A face whose confidence is below the threshold is uncertain; ALWAYS_ANSWER answers every face.
+MIN_CONFIDENCE_RANGE = (ALWAYS_ANSWER, 1.0)
 
 
 def _int(name: str, default: int) -> int:
