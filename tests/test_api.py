@@ -3,7 +3,8 @@ import base64
 import pytest
 from PIL import Image
 
-from conftest import FACE_PHOTOS, NO_FACE_PHOTO, composite, encode, gender_of
+from conftest import FACE_PHOTOS, NO_FACE_PHOTO, composite, encode, gender_of, pixel_box
+from function.boxes import iou
 from function.settings import MAX_BODY_BYTES
 from response_checks import checking_against_openapi
 
@@ -13,13 +14,6 @@ def client(client):
     """The app's test client, with every response in this module checked against /openapi.json."""
     with checking_against_openapi(client):
         yield client
-
-
-def iou(a: dict, b: dict) -> float:
-    w = min(a["x"] + a["width"], b["x"] + b["width"]) - max(a["x"], b["x"])
-    h = min(a["y"] + a["height"], b["y"] + b["height"]) - max(a["y"], b["y"])
-    inter = max(w, 0) * max(h, 0)
-    return inter / (a["width"] * a["height"] + b["width"] * b["height"] - inter)
 
 
 def post_file(client, data: bytes, path="/v1/faces", name="photo.jpg", **params):
@@ -55,8 +49,8 @@ def test_group_composite_finds_every_face_where_it_is(client):
     areas = [f["box"]["width"] * f["box"]["height"] for f in faces]
     assert areas == sorted(areas, reverse=True), "largest face first"
     for box, gender in expected:
-        match = max(faces, key=lambda f: iou(f["box"], box))
-        assert iou(match["box"], box) >= 0.6
+        match = max(faces, key=lambda f: iou(pixel_box(f["box"]), pixel_box(box)))
+        assert iou(pixel_box(match["box"]), pixel_box(box)) >= 0.6
         assert match["gender"] == gender
 
 

@@ -35,7 +35,7 @@ from browser_support import (
     write_y4m,
 )
 from bench.scenes import crowd, face_photos, matched
-from conftest import FACE_PHOTOS, NO_FACE_PHOTO, composite, encode, gender_of
+from conftest import FACE_PHOTOS, NO_FACE_PHOTO, composite, encode, gender_of, pixel_box
 from function.boxes import Box, iou
 from live_server import free_port, live_server
 
@@ -409,8 +409,7 @@ def group_browser(playwright, group_frame, tmp_path_factory):
 
 
 def image_box(drawn: dict, factor: float) -> Box:
-    box = drawn["image"]
-    return Box(box["x"], box["y"], box["x"] + box["width"], box["y"] + box["height"]).scaled(factor)
+    return pixel_box(drawn["image"]).scaled(factor)
 
 
 def test_camera_finds_a_group_of_small_faces(group_browser, group_frame, server):
@@ -662,12 +661,6 @@ window.requests = [];
 const send = window.fetch;
 const strip = new OffscreenCanvas(640, 24).getContext('2d', { willReadFrequently: true });
 const unsure = UNSURE_BOXES;
-const overlap = (a, b) => {
-    const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
-    const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
-    const inter = Math.max(0, w) * Math.max(0, h);
-    return inter / (a.width * a.height + b.width * b.height - inter);
-};
 window.fetch = async (url, init) => {
     if (!String(url).includes('/v1/faces')) return send(url, init);
     const request = { sentAt: performance.now() };
@@ -675,6 +668,7 @@ window.fetch = async (url, init) => {
     const male = window.requests.length % 2 ? 0.64 : 0.38;
     const frame = createImageBitmap(init.body, { resizeWidth: 640, resizeHeight: 480 })
         .then((bitmap) => { request.frame = (FRAME_NUMBER)(bitmap, strip); });
+    const { iou } = await import(new URL('tracking.js', location.href));
     const response = await send(url, init);
     request.ok = response.ok;
     if (!response.ok) return response;
@@ -683,7 +677,7 @@ window.fetch = async (url, init) => {
     const scale = body.image.width / 640;
     for (const face of body.faces) {
         const box = Object.fromEntries(Object.entries(face.box).map(([k, v]) => [k, v / scale]));
-        if (!unsure[request.frame] || overlap(box, unsure[request.frame]) < 0.3) continue;
+        if (!unsure[request.frame] || iou(box, unsure[request.frame]) < 0.3) continue;
         Object.assign(face, { gender: male >= 0.5 ? 'male' : 'female', confidence: Math.max(male, 1 - male),
                               scores: { female: 1 - male, male }, uncertain: true });
     }
