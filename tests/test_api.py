@@ -5,7 +5,8 @@ from PIL import Image
 
 from conftest import FACE_PHOTOS, NO_FACE_PHOTO, composite, encode, gender_of, pixel_box
 from function.boxes import iou
-from function.settings import MAX_BODY_BYTES
+from function.inference import LABELS
+from function.settings import DEFAULT_MAX_SIDE, DEFAULT_UPSAMPLE, MAX_BODY_BYTES, RANGES
 from response_checks import checking_against_openapi
 
 
@@ -29,7 +30,7 @@ def test_single_face_photo(client, photo):
     [face] = body["faces"]
     assert face["gender"] == gender_of(photo)
     assert 0.5 < face["confidence"] <= 1 and face["confidence"] == face["scores"][face["gender"]]
-    assert abs(sum(face["scores"].values()) - 1) < 1e-6 and set(face["scores"]) == {"female", "male"}
+    assert abs(sum(face["scores"].values()) - 1) < 1e-6 and set(face["scores"]) == set(LABELS)
     box, relative = face["box"], face["box_relative"]
     assert 60 <= box["x"] + box["width"] / 2 <= 190 and 60 <= box["y"] + box["height"] / 2 <= 190
     assert relative["left"] == pytest.approx(box["x"] / 250) and relative["height"] == pytest.approx(box["height"] / 250)
@@ -116,7 +117,7 @@ def test_health_model_and_docs(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     model = client.get("/v1/model").json()
     assert {"name", "version", "onnx_sha256", "source_checkpoint_sha256", "input"} <= set(model)
-    assert set(model["input"]["labels"]) == {"female", "male"}
+    assert model["input"]["labels"] == list(LABELS)
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()
     assert "multipart/form-data" in schema["paths"]["/v1/faces"]["post"]["requestBody"]["content"]
@@ -164,6 +165,14 @@ def test_size_limits(client):
     assert response.status_code == 413 and response.json()["error"]["code"] == "body_too_large"
     response = post_file(client, bomb(), name="bomb.png")
     assert response.status_code == 413 and response.json()["error"]["code"] == "too_many_pixels"
+
+
+def test_the_model_publishes_each_options_range_and_the_default_in_force(client):
+    model = client.get("/v1/model").json()
+    defaults = {"upsample": DEFAULT_UPSAMPLE, "max_side": DEFAULT_MAX_SIDE, "min_confidence": model["min_confidence"]}
+    assert model["parameters"] == {
+        name: {"minimum": low, "maximum": high, "default": defaults[name]} for name, (low, high) in RANGES.items()
+    }
 
 
 def test_unknown_route_and_method(client):
