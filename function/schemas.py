@@ -76,18 +76,17 @@ class Timings(Closed):
     total: float = Field(ge=0)
 
 
+EXAMPLE_FACE = {
+    "box": {"x": 67, "y": 80, "width": 108, "height": 107},
+    "box_relative": {"left": 0.268, "top": 0.32, "width": 0.432, "height": 0.428},
+    "gender": LABELS[0],
+    "confidence": 0.9999,
+    "uncertain": False,
+    "likely_child": False,
+    "scores": dict(zip(LABELS, (0.9999, 0.0001))),
+}
 FACES_EXAMPLE = {
-    "faces": [
-        {
-            "box": {"x": 67, "y": 80, "width": 108, "height": 107},
-            "box_relative": {"left": 0.268, "top": 0.32, "width": 0.432, "height": 0.428},
-            "gender": LABELS[0],
-            "confidence": 0.9999,
-            "uncertain": False,
-            "likely_child": False,
-            "scores": dict(zip(LABELS, (0.9999, 0.0001))),
-        }
-    ],
+    "faces": [EXAMPLE_FACE],
     "min_confidence": 0.94,
     "image": {"width": 250, "height": 250},
     "model": {"name": "gender-mobilenet-v2-int8", "version": "3.3.0"},
@@ -99,7 +98,9 @@ class FacesResponse(Closed):
     model_config = ConfigDict(json_schema_extra={"examples": [FACES_EXAMPLE]})
 
     faces: list[Face] = Field(description="every face found, largest first")
-    min_confidence: float = Field(ge=MIN_CONFIDENCE_RANGE[0], le=MIN_CONFIDENCE_RANGE[1], description="the threshold applied: a face below it is uncertain")
+    min_confidence: float = Field(
+        ge=MIN_CONFIDENCE_RANGE[0], le=MIN_CONFIDENCE_RANGE[1], description="the threshold applied: a face below it is uncertain"
+    )
     image: ImageSize = Field(description="the image as a person sees it (after EXIF rotation); boxes are in its pixels")
     model: ModelRef
     timings_ms: Timings = Field(description="wall time per stage, in milliseconds")
@@ -125,7 +126,7 @@ class SeedResponse(Closed):
         json_schema_extra={
             "examples": [
                 {
-                    "faces": {"face1": {**FACES_EXAMPLE["faces"][0]["box"], "gender": SEED_GENDER_NAMES[FACES_EXAMPLE["faces"][0]["gender"]]}},
+                    "faces": {"face1": {**EXAMPLE_FACE["box"], "gender": SEED_GENDER_NAMES[EXAMPLE_FACE["gender"]]}},
                     "meta_info": {
                         "num_faces": 1,
                         "image": FACES_EXAMPLE["image"],
@@ -179,7 +180,9 @@ class NumberRange(Closed):
 class Parameters(Closed):
     upsample: IntegerRange = Field(description="`upsample`'s range, inclusive; its default is FACES_UPSAMPLE")
     max_side: IntegerRange = Field(description="`max_side`'s range, inclusive; its default is FACES_MAX_SIDE")
-    min_confidence: NumberRange = Field(description="`min_confidence`'s range, inclusive; its default is the `min_confidence` above")
+    min_confidence: NumberRange = Field(
+        description="`min_confidence`'s range, inclusive; its default is the `min_confidence` above"
+    )
 
 
 def parameters(defaults: dict[str, float]) -> dict:
@@ -215,7 +218,9 @@ class ModelInfo(BaseModel):
     version: str
     onnx_sha256: str = Field(description="SHA-256 of the ONNX file served")
     source_checkpoint_sha256: str
-    min_confidence: float = Field(ge=MIN_CONFIDENCE_RANGE[0], le=MIN_CONFIDENCE_RANGE[1], description="the default threshold below which a face is uncertain")
+    min_confidence: float = Field(
+        ge=MIN_CONFIDENCE_RANGE[0], le=MIN_CONFIDENCE_RANGE[1], description="the default threshold below which a face is uncertain"
+    )
     detectors: Detectors
     parameters: Parameters = Field(description="the numeric options /v1/faces takes: each one's range and default "
                                    "(the `detector`'s: `detectors`)")
