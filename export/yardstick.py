@@ -36,8 +36,9 @@ from export.data import (AGE_BINS, CHILD_BINS, TIGHT_CROP_PAD, audited_genders, 
 from export.evaluate import expected_calibration_error
 from export.shared_data import SHARED_DATA
 from function.detectors import reference_boxes
-from function.inference import ALWAYS_ANSWER, LABELS, GenderClassifier
+from function.inference import LABELS, GenderClassifier
 from function.preprocess import preprocess
+from function.settings import ALWAYS_ANSWER
 
 PEER_PYTHON = Path(__file__).resolve().parent.parent / ".tools" / "peer" / "bin" / "python"  # made by scripts/setup.sh dev
 PEER_SCRIPT = Path(__file__).with_name("peer_predict.py")

@@ -18,12 +18,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from function import service
 from function.detectors import DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
 from function.errors import HTTP_STATUS, PayloadTooLarge, ServiceError
-from function.inference import ALWAYS_ANSWER
 from function.pipeline import Analysis
 from function.schemas import (OFFERED_DETECTORS, SEED_GENDER_NAMES, FacesResponse, Health, ModelInfo, SeedResponse,
                               error_responses, parameters)
 from function.service import Options, model_summary, rounded_timings
-from function.settings import MAX_SIDE_RANGE, MIN_CONFIDENCE_RANGE, UPSAMPLE_RANGE, Settings
+from function.settings import ALWAYS_ANSWER, MAX_SIDE_RANGE, MIN_CONFIDENCE_RANGE, UPSAMPLE_RANGE, Settings
 from function.uploads import image_bytes
 
 log = logging.getLogger("faces")

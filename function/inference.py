@@ -17,9 +17,6 @@ CHILD_OUTPUT = "child_probability"  # written by export.age_signal; its cut is m
 # The label order export.train gives every model; a file states its own (spec.labels), and the
 # served files' are these (tests/test_committed_models.py).
 LABELS = ("female", "male")
-# The min_confidence of a model whose file states none: a face's confidence is never below it,
-# so every face is answered.
-ALWAYS_ANSWER = 1 / len(LABELS)
 
 
 class GenderClassifier:

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_mod
 
 from function.errors import ERROR_CODES
 from function.detectors import DEFAULT_CAMERA_DETECTOR, DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
-from function.inference import ALWAYS_ANSWER, LABELS
-from function.settings import DEFAULT_MAX_SIDE, DEFAULT_UPSAMPLE, MIN_CONFIDENCE_RANGE, RANGES
+from function.inference import LABELS
+from function.settings import ALWAYS_ANSWER, DEFAULT_MAX_SIDE, DEFAULT_UPSAMPLE, MIN_CONFIDENCE_RANGE, RANGES
 
 Gender = Literal[LABELS]
 # The seed's CAT2CLASS: its clients compare against these exact strings.

@@ -6,8 +6,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from function.inference import ALWAYS_ANSWER
-
 # the int8 copy of gender-mobilenet-v2.onnx (its speed and accuracy against the float file: MODEL_CARD.md)
 DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "gender-mobilenet-v2-int8.onnx"
 # The defaults of FACES_MAX_BODY_BYTES (Lambda's payload limit) and FACES_MAX_PIXELS (a
@@ -20,6 +18,9 @@ DEFAULT_MAX_SIDE = 1600
 # The options' ranges, inclusive: the API's query parameters, the batch command's flags, the page.
 UPSAMPLE_RANGE = (0, 2)
 MAX_SIDE_RANGE = (64, 8192)
+# The min_confidence of a model whose file states none: with two labels (inference.LABELS) a
+# face's confidence is never below it, so every face is answered.
+ALWAYS_ANSWER = 0.5
 # A face whose confidence is below the threshold is uncertain; ALWAYS_ANSWER answers every face.
 MIN_CONFIDENCE_RANGE = (ALWAYS_ANSWER, 1.0)
 RANGES = {"upsample": UPSAMPLE_RANGE, "max_side": MAX_SIDE_RANGE, "min_confidence": MIN_CONFIDENCE_RANGE}

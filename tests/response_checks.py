@@ -10,7 +10,8 @@ import httpx
 import jsonschema_rs
 
 from function.app import app
-from function.inference import ALWAYS_ANSWER, LABELS
+from function.inference import LABELS
+from function.settings import ALWAYS_ANSWER
 
 
 @lru_cache(maxsize=None)

@@ -10,7 +10,7 @@ from conftest import FACE_PHOTOS, gender_of
 from function.detectors import reference_boxes
 from function.inference import LABELS, GenderClassifier
 from function.preprocess import preprocess
-from function.settings import DEFAULT_MODEL_PATH
+from function.settings import ALWAYS_ANSWER, DEFAULT_MODEL_PATH
 
 MODELS = DEFAULT_MODEL_PATH.parent
 TRAINED = [MODELS / "gender-mobilenet-v2.onnx", MODELS / "gender-mobilenet-v2-lfw.onnx", MODELS / "gender-mobilenet-v2-int8.onnx"]
@@ -24,6 +24,10 @@ def test_the_default_model_is_the_int8_copy_of_ours_and_as_accurate():
     for key in ("accuracy", "balanced_accuracy"):
         before, after = (info["metrics"]["validation"]["all"][key] for info in (original, int8))
         assert after >= before - 0.2, key
+
+
+def test_always_answer_is_the_lowest_confidence_a_face_can_have():
+    assert ALWAYS_ANSWER == 1 / len(LABELS)
 
 
 @pytest.mark.parametrize("path", TRAINED, ids=[p.stem for p in TRAINED])
