@@ -19,6 +19,7 @@ from PIL import Image, ImageFilter, ImageOps
 
 from function.boxes import Box
 from function.detectors import reference_boxes
+from function.inference import LABELS
 from function.preprocess import ModelSpec, crop_face, to_input
 
 TIGHT_CROP_PAD = 0.25  # tight face crops get a grey border of 25% per side that stands in for a photo around the face
@@ -29,7 +30,7 @@ MAX_VALIDATION_PHOTOS = 30  # people with more photos stay in training so no one
 FIXTURE_PEOPLE = {"Heidi_Klum", "Noelle_Bush", "Queen_Rania", "Dion_Glover", "Lleyton_Hewitt", "Paul_Greengrass"}
 PEOPLE_DIR = Path(__file__).with_name("people")  # <source>.csv: photo -> person, as export.identities found them
 AGE_BINS = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70")  # FairFace's
-CHILD_BINS = ("0-2", "3-9")
+CHILD_BINS = AGE_BINS[:2]  # under 10
 LABEL_AUDIT = Path(__file__).with_name("label-audit.csv")
 # FairFace's training photos are too large for the shared data: docs/training.md says how to place them here.
 FAIRFACE_TRAIN_PHOTOS = Path(os.environ.get("FAIRFACE_TRAIN_PHOTOS", Path(__file__).resolve().parents[1] / "runs" / "fairface-train"))
@@ -219,7 +220,7 @@ def audited_genders(audit: Path = LABEL_AUDIT) -> dict[str, str]:
     """
     with open(audit) as f:
         return {row["path"]: row["audited"] for row in csv.DictReader(f)
-                if row["audited"] in ("female", "male") and row["audited"] != row["published"]}
+                if row["audited"] in LABELS and row["audited"] != row["published"]}
 
 
 def identities(source: str) -> dict[str, str]:

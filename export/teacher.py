@@ -45,11 +45,10 @@ from export.data import (SOURCES, FaceCrops, balancing_weights, detect_all, load
 from export.embeddings import embed_all, embedding_photo
 from export.evaluate import DEFAULT_CACHE, metrics_by_source
 from export.identities import EMBEDDINGS_CACHE
-from function.inference import GenderClassifier
+from function.inference import LABELS, GenderClassifier
 from function.preprocess import to_input
 
 TEACHER_CACHE = Path("runs/cache/teacher.json")
-LABELS = ("female", "male")
 FOLDS = 5
 L2_PENALTY = 1e-3
 

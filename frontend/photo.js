@@ -1,6 +1,6 @@
 // A chosen photo: decoded upright (EXIF orientation applied), and the bytes to send for it.
 
-// Under the API's 6 MiB body limit with room to spare; larger photos are re-encoded.
+// Under the API's default body limit (FACES_MAX_BODY_BYTES) with room to spare; larger photos are re-encoded.
 const MAX_SEND_BYTES = 5 * 1024 * 1024;
 const REENCODE_LONG_SIDE = 2048;
 

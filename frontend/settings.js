@@ -7,7 +7,7 @@ const API_KEY = "faces.apiBase";
 export const DEFAULT_OPTIONS = Object.freeze({
   detector: "hog",
   upsampleCamera: 0, // frames are sent enlarged (camera.js FRAME_WIDTH): upsample 0 finds 36 px faces of a 640 px view
-  upsamplePhoto: 1,
+  upsamplePhoto: null, // the API's default (GET /v1/model)
   mirror: true,
 });
 

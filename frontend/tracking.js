@@ -20,7 +20,7 @@ const SURE_DETECTION = 0.9; // a detection this sure of one label...
 const SURE_TRACK = 0.8; // ...against a track this sure of the other disagrees strongly
 const MAX_SIZE_RATIO = 1.5; // a face's box does not grow or shrink more than this between answers (HOG's steps: 1.2)
 
-function iou(a, b) {
+export function iou(a, b) {
   const width = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
   const height = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
   const inter = Math.max(0, width) * Math.max(0, height);

@@ -16,12 +16,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from function import service
-from function.detectors import DEFAULT_CAMERA_DETECTOR, DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
+from function.detectors import DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
 from function.errors import HTTP_STATUS, PayloadTooLarge, ServiceError
 from function.pipeline import Analysis
-from function.schemas import FacesResponse, Health, ModelInfo, SeedResponse, error_responses
+from function.schemas import (OFFERED_DETECTORS, SEED_GENDER_NAMES, FacesResponse, Health, ModelInfo, SeedResponse,
+                              error_responses, parameters)
 from function.service import Options, model_summary, rounded_timings
-from function.settings import MAX_SIDE_RANGE, MIN_CONFIDENCE_RANGE, UPSAMPLE_RANGE, Settings
+from function.settings import ALWAYS_ANSWER, MAX_SIDE_RANGE, MIN_CONFIDENCE_RANGE, UPSAMPLE_RANGE, Settings
 from function.uploads import image_bytes
 
 log = logging.getLogger("faces")
@@ -141,7 +142,7 @@ MinConfidenceQuery = Query(
     None,
     ge=MIN_CONFIDENCE_RANGE[0],
     le=MIN_CONFIDENCE_RANGE[1],
-    description="a face whose confidence is below this is marked `uncertain`; 0.5 answers every face. "
+    description=f"a face whose confidence is below this is marked `uncertain`; {ALWAYS_ANSWER:g} answers every face. "
     "Default: FACES_MIN_CONFIDENCE, else the model's own (GET /v1/model shows it).",
 )
 IMAGE_ERRORS = error_responses(400, 413, 415, 422, 500)
@@ -166,10 +167,6 @@ async def faces(
 ) -> FacesResponse:
     options = Options(detector, upsample, max_side, min_confidence)
     return await run_in_threadpool(service.faces, await request_image(request), options)
-
-
-# The seed's CAT2CLASS: its clients compare against these exact strings.
-SEED_GENDER_NAMES = {"female": "Female", "male": "Male"}
 
 
 @app.post(
@@ -215,10 +212,13 @@ async def healthz() -> Health:
 async def model() -> ModelInfo:
     pipeline = service.pipeline()
     classifier = await run_in_threadpool(lambda: pipeline.classifier)
+    defaults = {"upsample": settings.default_upsample, "max_side": settings.default_max_side,
+                "min_confidence": pipeline.min_confidence}
     return ModelInfo.model_validate({
         **classifier.info,
         "min_confidence": pipeline.min_confidence,
-        "detectors": {"choices": DETECTORS, "default": DEFAULT_UPLOAD_DETECTOR, "camera": DEFAULT_CAMERA_DETECTOR},
+        "detectors": OFFERED_DETECTORS,
+        "parameters": parameters(defaults),
         "input": asdict(classifier.spec) | {"temperature": classifier.temperature},
     })
 

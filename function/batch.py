@@ -1,7 +1,7 @@
 """Label a photo collection on this machine: every core, a progress bar, resumable.
 
     python -m function.batch PATH... --out results.jsonl [--csv faces.csv] [--files-from LIST]
-        [--detector auto --upsample 1 --max-side 1600 --min-confidence 0.96] [--workers N]
+        [--detector NAME --upsample N --max-side PX --min-confidence C] [--workers N]
 
 A PATH is a folder (searched, subfolders too, for .jpg .jpeg .png .webp .bmp .gif .tif .tiff),
 a glob ('photos/**/*.jpg', quoted) or a photo; --files-from names a file listing paths, one a
@@ -40,7 +40,8 @@ from function import service
 from function.errors import ServiceError
 from function.detectors import DETECTORS
 from function.schemas import Face
-from function.service import RANGES, Options
+from function.service import Options
+from function.settings import RANGES
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 IN_FLIGHT_PER_WORKER = 2

@@ -2,6 +2,8 @@
 Callers map the code to what they answer: the HTTP API to a status (app.py), the batch command
 and the S3 handler to a result row."""
 
+from function.settings import MAX_BODY_BYTES, MAX_PIXELS
+
 
 class ServiceError(Exception):
     code = "internal_error"
@@ -43,8 +45,8 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "invalid_base64": 'The JSON body\'s "image" is not valid base64 (or a data: URL not in base64).',
     },
     413: {
-        "body_too_large": "The body is over FACES_MAX_BODY_BYTES (6 MiB by default).",
-        "too_many_pixels": "The image has more than FACES_MAX_PIXELS pixels (40 megapixels by default).",
+        "body_too_large": f"The body is over FACES_MAX_BODY_BYTES ({MAX_BODY_BYTES / 2**20:g} MiB by default).",
+        "too_many_pixels": f"The image has more than FACES_MAX_PIXELS pixels ({MAX_PIXELS / 1e6:g} megapixels by default).",
     },
     415: {
         "unsupported_media_type": "The Content-Type is none of multipart/form-data, image/*, "

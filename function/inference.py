@@ -14,6 +14,9 @@ from function.preprocess import ModelSpec
 SPEC_KEY = "preprocessing"
 INFO_KEY = "model_info"
 CHILD_OUTPUT = "child_probability"  # written by export.age_signal; its cut is model_info["child_flag"]["cut"]
+# The label order export.train gives every model; a file states its own (spec.labels), and the
+# served files' are these (tests/test_committed_models.py).
+LABELS = ("female", "male")
 
 
 class GenderClassifier:

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
 from function.errors import ERROR_CODES
 from function.detectors import DEFAULT_CAMERA_DETECTOR, DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
+from function.inference import LABELS
+from function.settings import ALWAYS_ANSWER, DEFAULT_MAX_SIDE, DEFAULT_UPSAMPLE, MIN_CONFIDENCE_RANGE, RANGES
 
-Gender = Literal["female", "male"]
-SeedGender = Literal["Female", "Male"]
+Gender = Literal[LABELS]
+# The seed's CAT2CLASS: its clients compare against these exact strings.
+SEED_GENDER_NAMES = {label: label.title() for label in LABELS}
+SeedGender = Literal[tuple(SEED_GENDER_NAMES.values())]
 ErrorCode = Literal[tuple(code for codes in ERROR_CODES.values() for code in codes)]
 
 
@@ -35,20 +39,18 @@ class RelativeBox(Closed):
     height: float = Field(ge=0, le=1)
 
 
-class Scores(Closed):
-    female: float = Field(ge=0, le=1)
-    male: float = Field(ge=0, le=1)
+Scores = create_model("Scores", __base__=Closed, **{label: (float, Field(ge=0, le=1)) for label in LABELS})
 
 
 class Face(Closed):
     box: PixelBox
     box_relative: RelativeBox
     gender: Gender = Field(description="the more probable label, given even when the face is uncertain")
-    confidence: float = Field(ge=0.5, le=1, description="the probability of `gender` (calibrated)")
+    confidence: float = Field(ge=ALWAYS_ANSWER, le=1, description="the probability of `gender` (calibrated)")
     uncertain: bool = Field(
         description="true when `confidence` is below `min_confidence`, or the face is `likely_child` (unless "
-        "`min_confidence` is 0.5, which answers every face): `gender` is a guess. Show the face as uncertain rather "
-        "than as female or male."
+        f"`min_confidence` is {ALWAYS_ANSWER:g}, which answers every face): `gender` is a guess. Show the face as "
+        f"uncertain rather than as {' or '.join(LABELS)}."
     )
     likely_child: bool = Field(
         description="the model's age signal says this face is likely under 10, where its gender labels are often "
@@ -74,18 +76,17 @@ class Timings(Closed):
     total: float = Field(ge=0)
 
 
+EXAMPLE_FACE = {
+    "box": {"x": 67, "y": 80, "width": 108, "height": 107},
+    "box_relative": {"left": 0.268, "top": 0.32, "width": 0.432, "height": 0.428},
+    "gender": LABELS[0],
+    "confidence": 0.9999,
+    "uncertain": False,
+    "likely_child": False,
+    "scores": dict(zip(LABELS, (0.9999, 0.0001))),
+}
 FACES_EXAMPLE = {
-    "faces": [
-        {
-            "box": {"x": 67, "y": 80, "width": 108, "height": 107},
-            "box_relative": {"left": 0.268, "top": 0.32, "width": 0.432, "height": 0.428},
-            "gender": "female",
-            "confidence": 0.9999,
-            "uncertain": False,
-            "likely_child": False,
-            "scores": {"female": 0.9999, "male": 0.0001},
-        }
-    ],
+    "faces": [EXAMPLE_FACE],
     "min_confidence": 0.94,
     "image": {"width": 250, "height": 250},
     "model": {"name": "gender-mobilenet-v2-int8", "version": "3.3.0"},
@@ -97,7 +98,9 @@ class FacesResponse(Closed):
     model_config = ConfigDict(json_schema_extra={"examples": [FACES_EXAMPLE]})
 
     faces: list[Face] = Field(description="every face found, largest first")
-    min_confidence: float = Field(ge=0.5, le=1, description="the threshold applied: a face below it is uncertain")
+    min_confidence: float = Field(
+        ge=MIN_CONFIDENCE_RANGE[0], le=MIN_CONFIDENCE_RANGE[1], description="the threshold applied: a face below it is uncertain"
+    )
     image: ImageSize = Field(description="the image as a person sees it (after EXIF rotation); boxes are in its pixels")
     model: ModelRef
     timings_ms: Timings = Field(description="wall time per stage, in milliseconds")
@@ -123,7 +126,7 @@ class SeedResponse(Closed):
         json_schema_extra={
             "examples": [
                 {
-                    "faces": {"face1": {"x": 67, "y": 80, "width": 108, "height": 107, "gender": "Female"}},
+                    "faces": {"face1": {**EXAMPLE_FACE["box"], "gender": SEED_GENDER_NAMES[EXAMPLE_FACE["gender"]]}},
                     "meta_info": {
                         "num_faces": 1,
                         "image": FACES_EXAMPLE["image"],
@@ -159,6 +162,34 @@ class Detectors(Closed):
     camera: Detector = Field(description="the detector for live camera frames: finds a group of small faces fastest")
 
 
+OFFERED_DETECTORS = {"choices": DETECTORS, "default": DEFAULT_UPLOAD_DETECTOR, "camera": DEFAULT_CAMERA_DETECTOR}
+
+
+class IntegerRange(Closed):
+    minimum: int
+    maximum: int
+    default: int = Field(description="what a request that does not give it gets")
+
+
+class NumberRange(Closed):
+    minimum: float
+    maximum: float
+    default: float = Field(description="what a request that does not give it gets")
+
+
+class Parameters(Closed):
+    upsample: IntegerRange = Field(description="`upsample`'s range, inclusive; its default is FACES_UPSAMPLE")
+    max_side: IntegerRange = Field(description="`max_side`'s range, inclusive; its default is FACES_MAX_SIDE")
+    min_confidence: NumberRange = Field(
+        description="`min_confidence`'s range, inclusive; its default is the `min_confidence` above"
+    )
+
+
+def parameters(defaults: dict[str, float]) -> dict:
+    """Parameters: each numeric option of /v1/faces with its range and the given default."""
+    return {name: {"minimum": low, "maximum": high, "default": defaults[name]} for name, (low, high) in RANGES.items()}
+
+
 class ModelInfo(BaseModel):
     """The model's own metadata (from its ONNX file) plus what the service applies."""
 
@@ -167,14 +198,15 @@ class ModelInfo(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "name": "gender-mobilenet-v2-int8",
-                    "version": "3.3.0",
-                    "onnx_sha256": "0f3c…",
-                    "source_checkpoint_sha256": "ea9b…",
-                    "min_confidence": 0.94,
-                    "detectors": {"choices": DETECTORS, "default": DEFAULT_UPLOAD_DETECTOR, "camera": DEFAULT_CAMERA_DETECTOR},
+                    **FACES_EXAMPLE["model"],
+                    "onnx_sha256": "66fe…",
+                    "source_checkpoint_sha256": "1717…",
+                    "min_confidence": FACES_EXAMPLE["min_confidence"],
+                    "detectors": OFFERED_DETECTORS,
+                    "parameters": parameters({"upsample": DEFAULT_UPSAMPLE, "max_side": DEFAULT_MAX_SIDE,
+                                              "min_confidence": FACES_EXAMPLE["min_confidence"]}),
                     "input": {"input_size": 128, "margin": 0.2, "scale": 0.00392156862745098, "mean": [0.485, 0.456, 0.406],
-                              "std": [0.229, 0.224, 0.225], "labels": ["female", "male"], "channel_order": "RGB",
+                              "std": [0.229, 0.224, 0.225], "labels": list(LABELS), "channel_order": "RGB",
                               "layout": "NCHW", "temperature": 1.1248},
                     "metrics": {"validation": {"all": {"accuracy": 96.8, "n": 5554}}},
                 }
@@ -186,8 +218,12 @@ class ModelInfo(BaseModel):
     version: str
     onnx_sha256: str = Field(description="SHA-256 of the ONNX file served")
     source_checkpoint_sha256: str
-    min_confidence: float = Field(ge=0.5, le=1, description="the default threshold below which a face is uncertain")
+    min_confidence: float = Field(
+        ge=MIN_CONFIDENCE_RANGE[0], le=MIN_CONFIDENCE_RANGE[1], description="the default threshold below which a face is uncertain"
+    )
     detectors: Detectors
+    parameters: Parameters = Field(description="the numeric options /v1/faces takes: each one's range and default "
+                                   "(the `detector`'s: `detectors`)")
     input: ModelInput
 
 

@@ -15,13 +15,12 @@ from function.errors import InternalError, InvalidRequest, PayloadTooLarge, Serv
 from function.detectors import DEFAULT_UPLOAD_DETECTOR, DETECTORS, Detector
 from function.pipeline import Analysis, FaceGenderPipeline
 from function.schemas import FacesResponse
-from function.settings import MAX_SIDE_RANGE, MIN_CONFIDENCE_RANGE, UPSAMPLE_RANGE, Settings
+from function.settings import RANGES, Settings
 
 log = logging.getLogger("faces")
 # A file read from disk or S3 (not an upload, which FACES_MAX_BODY_BYTES bounds) larger than
-# this is refused unread: 40 megapixels (FACES_MAX_PIXELS) fit in it in any accepted format.
+# this is refused unread: MAX_PIXELS (FACES_MAX_PIXELS' default) fit in it in any accepted format.
 MAX_PHOTO_BYTES = 200 * 1024 * 1024
-RANGES = {"upsample": UPSAMPLE_RANGE, "max_side": MAX_SIDE_RANGE, "min_confidence": MIN_CONFIDENCE_RANGE}
 
 
 @dataclass(frozen=True)

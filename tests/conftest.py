@@ -7,6 +7,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from export.shared_data import SEED_CHECKPOINT, SHARED_DATA  # noqa: F401  (tests import both from here)
+from function.boxes import Box
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FACE_PHOTOS = sorted((FIXTURES / "faces").glob("*.jpg"))
@@ -39,6 +40,11 @@ def composite(photos: list[Path], columns: int, gap: int = 40) -> tuple[Image.Im
         canvas.paste(tile, offset)
         offsets.append(offset)
     return canvas, offsets
+
+
+def pixel_box(box: dict) -> Box:
+    """An answer's box ({"x", "y", "width", "height"}) as a function.boxes.Box."""
+    return Box(box["x"], box["y"], box["x"] + box["width"], box["y"] + box["height"])
 
 
 def distinct_photos(count: int) -> list[bytes]:

@@ -3,7 +3,10 @@ import base64
 import pytest
 from PIL import Image
 
-from conftest import FACE_PHOTOS, NO_FACE_PHOTO, composite, encode, gender_of
+from conftest import FACE_PHOTOS, NO_FACE_PHOTO, composite, encode, gender_of, pixel_box
+from function.boxes import iou
+from function.inference import LABELS
+from function.settings import DEFAULT_MAX_SIDE, DEFAULT_UPSAMPLE, MAX_BODY_BYTES, RANGES
 from response_checks import checking_against_openapi
 
 
@@ -12,13 +15,6 @@ def client(client):
     """The app's test client, with every response in this module checked against /openapi.json."""
     with checking_against_openapi(client):
         yield client
-
-
-def iou(a: dict, b: dict) -> float:
-    w = min(a["x"] + a["width"], b["x"] + b["width"]) - max(a["x"], b["x"])
-    h = min(a["y"] + a["height"], b["y"] + b["height"]) - max(a["y"], b["y"])
-    inter = max(w, 0) * max(h, 0)
-    return inter / (a["width"] * a["height"] + b["width"] * b["height"] - inter)
 
 
 def post_file(client, data: bytes, path="/v1/faces", name="photo.jpg", **params):
@@ -34,7 +30,7 @@ def test_single_face_photo(client, photo):
     [face] = body["faces"]
     assert face["gender"] == gender_of(photo)
     assert 0.5 < face["confidence"] <= 1 and face["confidence"] == face["scores"][face["gender"]]
-    assert abs(sum(face["scores"].values()) - 1) < 1e-6 and set(face["scores"]) == {"female", "male"}
+    assert abs(sum(face["scores"].values()) - 1) < 1e-6 and set(face["scores"]) == set(LABELS)
     box, relative = face["box"], face["box_relative"]
     assert 60 <= box["x"] + box["width"] / 2 <= 190 and 60 <= box["y"] + box["height"] / 2 <= 190
     assert relative["left"] == pytest.approx(box["x"] / 250) and relative["height"] == pytest.approx(box["height"] / 250)
@@ -54,8 +50,8 @@ def test_group_composite_finds_every_face_where_it_is(client):
     areas = [f["box"]["width"] * f["box"]["height"] for f in faces]
     assert areas == sorted(areas, reverse=True), "largest face first"
     for box, gender in expected:
-        match = max(faces, key=lambda f: iou(f["box"], box))
-        assert iou(match["box"], box) >= 0.6
+        match = max(faces, key=lambda f: iou(pixel_box(f["box"]), pixel_box(box)))
+        assert iou(pixel_box(match["box"]), pixel_box(box)) >= 0.6
         assert match["gender"] == gender
 
 
@@ -121,7 +117,7 @@ def test_health_model_and_docs(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     model = client.get("/v1/model").json()
     assert {"name", "version", "onnx_sha256", "source_checkpoint_sha256", "input"} <= set(model)
-    assert set(model["input"]["labels"]) == {"female", "male"}
+    assert model["input"]["labels"] == list(LABELS)
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()
     assert "multipart/form-data" in schema["paths"]["/v1/faces"]["post"]["requestBody"]["content"]
@@ -164,11 +160,19 @@ def test_truncated_and_corrupt_images(client):
 
 
 def test_size_limits(client):
-    big = b"\xff\xd8" + b"\x00" * (6 * 1024 * 1024 + 10)
+    big = b"\xff\xd8" + b"\x00" * (MAX_BODY_BYTES + 10)
     response = client.post("/v1/faces", content=big, headers={"content-type": "image/jpeg"})
     assert response.status_code == 413 and response.json()["error"]["code"] == "body_too_large"
     response = post_file(client, bomb(), name="bomb.png")
     assert response.status_code == 413 and response.json()["error"]["code"] == "too_many_pixels"
+
+
+def test_the_model_publishes_each_options_range_and_the_default_in_force(client):
+    model = client.get("/v1/model").json()
+    defaults = {"upsample": DEFAULT_UPSAMPLE, "max_side": DEFAULT_MAX_SIDE, "min_confidence": model["min_confidence"]}
+    assert model["parameters"] == {
+        name: {"minimum": low, "maximum": high, "default": defaults[name]} for name, (low, high) in RANGES.items()
+    }
 
 
 def test_unknown_route_and_method(client):

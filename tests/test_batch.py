@@ -217,7 +217,8 @@ def test_the_options_and_their_ranges_are_the_apis():
 
     from function.batch import parse
     from function.errors import ServiceError
-    from function.service import RANGES, Options
+    from function.service import Options
+    from function.settings import RANGES
     from response_checks import openapi
 
     published = {parameter["name"]: parameter["schema"] for parameter in openapi()["paths"]["/v1/faces"]["post"]["parameters"]}

@@ -35,7 +35,7 @@ from browser_support import (
     write_y4m,
 )
 from bench.scenes import crowd, face_photos, matched
-from conftest import FACE_PHOTOS, NO_FACE_PHOTO, composite, encode, gender_of
+from conftest import FACE_PHOTOS, NO_FACE_PHOTO, composite, encode, gender_of, pixel_box
 from function.boxes import Box, iou
 from live_server import free_port, live_server
 
@@ -326,10 +326,10 @@ def test_settings_are_remembered(server, page):
     page.goto(f"{server}/")
     assert page.text_content("#api-in-use") == f"Using {server} (this page's own server)."
     page.get_by_text("Settings").click()
+    page.get_by_label("Face detector").select_option("cnn")
+    page.get_by_label("Upsample, camera").select_option("2")  # a step this page's API offers
     page.get_by_label("API address").fill("https://faces.example.test/Prod/")
     page.get_by_role("button", name="Save").click()
-    page.get_by_label("Face detector").select_option("cnn")
-    page.get_by_label("Upsample, camera").select_option("2")
     page.reload()
     assert page.input_value("#api-base") == "https://faces.example.test/Prod"
     assert page.text_content("#api-in-use") == "Using https://faces.example.test/Prod (saved in this browser)."
@@ -409,8 +409,7 @@ def group_browser(playwright, group_frame, tmp_path_factory):
 
 
 def image_box(drawn: dict, factor: float) -> Box:
-    box = drawn["image"]
-    return Box(box["x"], box["y"], box["x"] + box["width"], box["y"] + box["height"]).scaled(factor)
+    return pixel_box(drawn["image"]).scaled(factor)
 
 
 def test_camera_finds_a_group_of_small_faces(group_browser, group_frame, server):
@@ -662,12 +661,6 @@ window.requests = [];
 const send = window.fetch;
 const strip = new OffscreenCanvas(640, 24).getContext('2d', { willReadFrequently: true });
 const unsure = UNSURE_BOXES;
-const overlap = (a, b) => {
-    const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
-    const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
-    const inter = Math.max(0, w) * Math.max(0, h);
-    return inter / (a.width * a.height + b.width * b.height - inter);
-};
 window.fetch = async (url, init) => {
     if (!String(url).includes('/v1/faces')) return send(url, init);
     const request = { sentAt: performance.now() };
@@ -675,6 +668,7 @@ window.fetch = async (url, init) => {
     const male = window.requests.length % 2 ? 0.64 : 0.38;
     const frame = createImageBitmap(init.body, { resizeWidth: 640, resizeHeight: 480 })
         .then((bitmap) => { request.frame = (FRAME_NUMBER)(bitmap, strip); });
+    const { iou } = await import(new URL('tracking.js', location.href));
     const response = await send(url, init);
     request.ok = response.ok;
     if (!response.ok) return response;
@@ -683,7 +677,7 @@ window.fetch = async (url, init) => {
     const scale = body.image.width / 640;
     for (const face of body.faces) {
         const box = Object.fromEntries(Object.entries(face.box).map(([k, v]) => [k, v / scale]));
-        if (!unsure[request.frame] || overlap(box, unsure[request.frame]) < 0.3) continue;
+        if (!unsure[request.frame] || iou(box, unsure[request.frame]) < 0.3) continue;
         Object.assign(face, { gender: male >= 0.5 ? 'male' : 'female', confidence: Math.max(male, 1 - male),
                               scores: { female: 1 - male, male }, uncertain: true });
     }
@@ -1014,6 +1008,43 @@ def test_detector_choices_come_from_the_api(server, page):
     page.wait_for_load_state("networkidle")
     options = page.eval_on_selector_all("#detector option", "(all) => all.map((o) => o.value)")
     assert options == ["hog", "cnn"] and page.is_hidden("#detector-hint")
+
+
+def upsample_steps(page, control: str) -> list[int]:
+    return page.eval_on_selector_all(f"#{control} option", "(all) => all.map((o) => Number(o.value))")
+
+
+def test_upsample_steps_come_from_the_api(server, page):
+    offered = httpx.get(f"{server}/v1/model").json()["parameters"]["upsample"]
+    page.goto(f"{server}/")
+    wait_until(page, "(step) => document.querySelector('#upsample-photo').value === step", str(offered["default"]))
+    for control in ("upsample-camera", "upsample-photo"):
+        assert upsample_steps(page, control) == list(range(offered["minimum"], offered["maximum"] + 1))
+    sent = []
+    page.on("request", lambda request: sent.append(request.url) if "/v1/faces" in request.url else None)
+    for chosen, name in ((None, "default.jpg"), ("2", "two.jpg")):
+        if chosen:
+            page.get_by_text("Settings").click()
+            page.get_by_label("Upsample, photos").select_option(chosen)
+        page.locator("#photo-input").set_input_files(files=[{"name": name, "mimeType": "image/jpeg", "buffer": FACE_PHOTOS[0].read_bytes()}])
+        assert wait_for_state(page, "photo-faces", "no-faces", "api-error").startswith(("Found", "No faces"))
+    assert "upsample" not in sent[0] and "upsample=2" in sent[1]  # not chosen: the API's default
+
+    # an API with other steps: the page offers those, its saved step giving way to the fastest
+    other = {"minimum": 1, "maximum": 4, "default": 3}
+    page.route("**/v1/model", lambda route: route.fulfill(json={"name": "gender", "version": "1.0.0", "parameters": {"upsample": other}}))
+    page.evaluate("localStorage.clear()")
+    page.reload()
+    wait_until(page, "() => document.querySelector('#upsample-photo').value === '3'")
+    assert upsample_steps(page, "upsample-camera") == upsample_steps(page, "upsample-photo") == [1, 2, 3, 4]
+    assert page.input_value("#upsample-camera") == "1"
+
+    # an older API that states no steps: only the step in use (the camera's own; none for photos)
+    page.unroute("**/v1/model")
+    page.route("**/v1/model", lambda route: route.fulfill(json={"name": "gender", "version": "1.0.0"}))
+    page.reload()
+    page.wait_for_load_state("networkidle")
+    assert upsample_steps(page, "upsample-camera") == [0] and upsample_steps(page, "upsample-photo") == []
 
 
 def test_no_missing_files_and_no_zero_frame_rate(server, page):

@@ -8,9 +8,9 @@ from PIL import Image
 from bench.model_ops import node_times_us
 from conftest import FACE_PHOTOS, gender_of
 from function.detectors import reference_boxes
-from function.inference import GenderClassifier
+from function.inference import LABELS, GenderClassifier
 from function.preprocess import preprocess
-from function.settings import DEFAULT_MODEL_PATH
+from function.settings import ALWAYS_ANSWER, DEFAULT_MODEL_PATH
 
 MODELS = DEFAULT_MODEL_PATH.parent
 TRAINED = [MODELS / "gender-mobilenet-v2.onnx", MODELS / "gender-mobilenet-v2-lfw.onnx", MODELS / "gender-mobilenet-v2-int8.onnx"]
@@ -26,10 +26,14 @@ def test_the_default_model_is_the_int8_copy_of_ours_and_as_accurate():
         assert after >= before - 0.2, key
 
 
+def test_always_answer_is_the_lowest_confidence_a_face_can_have():
+    assert ALWAYS_ANSWER == 1 / len(LABELS)
+
+
 @pytest.mark.parametrize("path", TRAINED, ids=[p.stem for p in TRAINED])
 def test_trained_model_metadata(path):
     classifier = GenderClassifier(path)
-    assert classifier.spec.labels == ("female", "male") and classifier.spec.scale == pytest.approx(1 / 255)
+    assert classifier.spec.labels == LABELS and classifier.spec.scale == pytest.approx(1 / 255)
     assert 0.2 < classifier.temperature < 5
     validation = classifier.info["metrics"]["validation"]
     assert validation["all"]["accuracy"] > 90 and len(classifier.info["source_checkpoint_sha256"]) == 64

@@ -5,7 +5,9 @@ the README stays a guide, and the model facts its example shows are the served m
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from export.shared_data import SHARED_DATA
 from function.inference import GenderClassifier
 from function.schemas import FACES_EXAMPLE, ModelInfo
-from function.settings import DEFAULT_MODEL_PATH
+from function.settings import DEFAULT_MODEL_PATH, MAX_BODY_BYTES, MAX_PIXELS
 from test_openapi import readme_response_example
 from test_template_defaults import not_the_settings_defaults
 
@@ -153,21 +155,33 @@ def test_the_readme_lists_every_setting_with_its_default(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def served_model_info() -> dict:
-    return GenderClassifier(DEFAULT_MODEL_PATH).info
+def served_model() -> GenderClassifier:
+    return GenderClassifier(DEFAULT_MODEL_PATH)
 
 
-def test_the_readme_example_shows_the_served_model(served_model_info):
-    example = readme_response_example()
-    assert example["model"] == {"name": served_model_info["name"], "version": served_model_info["version"]}
-    assert example["min_confidence"] == served_model_info["min_confidence"]
+def test_the_readme_example_shows_the_served_model(served_model):
+    example, info = readme_response_example(), served_model.info
+    assert example["model"] == {"name": info["name"], "version": info["version"]}
+    assert example["min_confidence"] == info["min_confidence"]
 
 
-def test_the_openapi_examples_show_the_served_model(served_model_info):
-    assert FACES_EXAMPLE["model"] == {"name": served_model_info["name"], "version": served_model_info["version"]}
-    assert FACES_EXAMPLE["min_confidence"] == served_model_info["min_confidence"]
-    [info_example] = ModelInfo.model_config["json_schema_extra"]["examples"]
-    assert info_example["name"] == served_model_info["name"]
-    assert info_example["version"] == served_model_info["version"]
-    assert info_example["min_confidence"] == served_model_info["min_confidence"]
-    assert info_example["input"]["temperature"] == pytest.approx(served_model_info["temperature"], abs=5e-5)
+def test_the_openapi_examples_show_the_served_model(served_model):
+    info = served_model.info
+    assert FACES_EXAMPLE["model"] == {"name": info["name"], "version": info["version"]}
+    assert FACES_EXAMPLE["min_confidence"] == info["min_confidence"]
+    [example] = ModelInfo.model_config["json_schema_extra"]["examples"]
+    for key in ("name", "version", "min_confidence"):
+        assert example[key] == info[key], key
+    for key in ("onnx_sha256", "source_checkpoint_sha256"):  # shortened
+        assert info[key].startswith(example[key].removesuffix("…")), key
+    *shown, temperature = example["input"].values()
+    assert json.loads(json.dumps(asdict(served_model.spec))) == dict(zip(example["input"], shown))
+    assert temperature == pytest.approx(served_model.temperature, abs=5e-5)
+    validation = info["metrics"]["validation"]["all"]
+    assert example["metrics"]["validation"]["all"].items() <= validation.items()
+
+
+def test_the_readme_gives_the_size_limits_in_force():
+    limits = [line for line in README.read_text().splitlines() if line.startswith("| 413 |")]
+    assert limits == [f"| 413 | `body_too_large` (body over {MAX_BODY_BYTES / 2**20:g} MiB), `too_many_pixels` (image over "
+                      f"{MAX_PIXELS / 1e6:g} megapixels) |"]

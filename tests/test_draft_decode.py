@@ -14,9 +14,8 @@ from function.boxes import Box, iou
 from function.images import UploadedImage
 from function.pipeline import FaceGenderPipeline, crop_reductions
 from function.preprocess import ModelSpec, crop_face, to_input
-from function.settings import Settings
+from function.settings import MAX_PIXELS, Settings
 
-LIMIT = 40_000_000
 MAX_SIDE = 800  # detection's size here: photos of 1600 px and more are decoded at 1/2 or less
 CANVAS = (1800, 1300)
 BIG_FACE_PHOTO, SMALL_FACE_PHOTO = FACE_PHOTOS[0], FACE_PHOTOS[3]  # a woman and a man
@@ -78,7 +77,7 @@ def decodes(monkeypatch):
     ],
 )
 def test_jpeg_reduction_is_the_largest_that_keeps_what_detection_needs(size, longer_side, reduction):
-    upload = UploadedImage(encode(Image.new("RGB", size), "JPEG"), LIMIT)
+    upload = UploadedImage(encode(Image.new("RGB", size), "JPEG"), MAX_PIXELS)
     assert upload.reduction_for(longer_side) == reduction
     assert upload.decode(reduction).size == tuple(-(-side // reduction) for side in size)
 
@@ -87,7 +86,7 @@ def test_a_phones_multi_picture_jpeg_is_drafted_from_its_first_picture():
     buffer = io.BytesIO()
     first, second = Image.new("RGB", (3400, 2000), (200, 10, 10)), Image.new("RGB", (3400, 2000))
     first.save(buffer, "MPO", save_all=True, append_images=[second])
-    upload = UploadedImage(buffer.getvalue(), LIMIT)
+    upload = UploadedImage(buffer.getvalue(), MAX_PIXELS)
     assert upload.reduction_for(1600) == 2
     half = upload.decode(2)
     assert half.size == (1700, 1000) and half.getpixel((5, 5))[0] > 180
@@ -95,7 +94,7 @@ def test_a_phones_multi_picture_jpeg_is_drafted_from_its_first_picture():
 
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP", "TIFF"])
 def test_other_formats_are_decoded_whole(fmt):
-    upload = UploadedImage(encode(Image.new("RGB", (3400, 2000)), fmt), LIMIT)
+    upload = UploadedImage(encode(Image.new("RGB", (3400, 2000)), fmt), MAX_PIXELS)
     assert upload.reduction_for(1600) == 1
     with pytest.raises(ValueError):
         upload.decode(2)
@@ -104,7 +103,7 @@ def test_other_formats_are_decoded_whole(fmt):
 @pytest.mark.parametrize("orientation", [1, 3, 6, 8])
 def test_the_draft_is_turned_upright_like_the_full_image(orientation):
     upright = two_faces_photo()
-    upload = UploadedImage(stored_with_orientation(upright, orientation), LIMIT)
+    upload = UploadedImage(stored_with_orientation(upright, orientation), MAX_PIXELS)
     assert upload.size == upright.size
     full, half = upload.decode(1), upload.decode(2)
     assert full.size == upright.size and half.size == (upright.width // 2, upright.height // 2)
@@ -143,7 +142,7 @@ def test_a_small_face_is_cut_from_the_full_image_and_a_big_one_from_the_draft(pi
     assert decodes == [2, 1]
     big, small = analysis.faces
     spec = pipeline.classifier.spec
-    upload = UploadedImage(data, LIMIT)
+    upload = UploadedImage(data, MAX_PIXELS)
     crops = [crop_face(upload.decode(2), big.box.scaled(1 / 2), spec), crop_face(upload.decode(1), small.box, spec)]
     expected = pipeline.classifier.probabilities(to_input(crops, spec))
     for face, probabilities in zip((big, small), expected):

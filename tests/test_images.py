@@ -8,8 +8,8 @@ from conftest import FACE_PHOTOS, encode
 from function.errors import InvalidImage, PayloadTooLarge
 from function.faces import face_recognition
 from function.images import UploadedImage
+from function.settings import MAX_PIXELS
 
-LIMIT = 40_000_000
 
 
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:
@@ -43,7 +43,7 @@ def test_exif_orientation_is_applied(orientation):
     exif = Image.Exif()
     exif[0x0112] = orientation
     data = encode(marked_image(), "JPEG", exif=exif.tobytes(), quality=95)
-    image = decode_image(data, LIMIT)
+    image = decode_image(data, MAX_PIXELS)
     corner, swapped = ORIENTATIONS[orientation]
     assert image.size == ((40, 60) if swapped else (60, 40))
     assert red_corner(image) == corner
@@ -51,7 +51,7 @@ def test_exif_orientation_is_applied(orientation):
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF"])
 def test_formats_decode_to_rgb(fmt):
-    image = decode_image(encode(marked_image(), fmt), LIMIT)
+    image = decode_image(encode(marked_image(), fmt), MAX_PIXELS)
     assert image.mode == "RGB" and image.size == (60, 40)
     assert red_corner(image) == "tl"
 
@@ -67,7 +67,7 @@ def test_every_mode_becomes_rgb(mode):
     else:
         source = source.convert(mode)
     fmt = "JPEG" if mode == "CMYK" else "TIFF" if mode == "I" else "PNG"
-    image = decode_image(encode(source, fmt), LIMIT)
+    image = decode_image(encode(source, fmt), MAX_PIXELS)
     assert image.mode == "RGB" and image.size == (60, 40)
     grey = np.asarray(image)[30, 40]
     if mode != "1":
@@ -76,14 +76,14 @@ def test_every_mode_becomes_rgb(mode):
 
 def test_sixteen_bit_png_keeps_its_brightness():
     ramp = np.tile(np.linspace(0, 65535, 64, dtype=np.uint16), (8, 1))
-    image = decode_image(encode(Image.fromarray(ramp), "PNG"), LIMIT)
+    image = decode_image(encode(Image.fromarray(ramp), "PNG"), MAX_PIXELS)
     row = np.asarray(image)[0, :, 0].astype(int)
     assert row[0] <= 1 and row[-1] >= 254 and np.all(np.diff(row) >= 0)
 
 
 def test_transparency_is_composited_on_white():
     rgba = Image.new("RGBA", (10, 10), (0, 0, 0, 0))
-    image = decode_image(encode(rgba, "PNG"), LIMIT)
+    image = decode_image(encode(rgba, "PNG"), MAX_PIXELS)
     assert np.asarray(image)[5, 5].tolist() == [255, 255, 255]
 
 
@@ -91,7 +91,7 @@ def test_animated_gif_gives_its_first_frame():
     frames = [Image.new("RGB", (20, 20), colour) for colour in ((255, 0, 0), (0, 0, 255))]
     buffer = io.BytesIO()
     frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
-    pixel = np.asarray(decode_image(buffer.getvalue(), LIMIT))[10, 10]
+    pixel = np.asarray(decode_image(buffer.getvalue(), MAX_PIXELS))[10, 10]
     assert pixel[0] > 200 and pixel[2] < 50
 
 
@@ -99,13 +99,13 @@ def test_truncated_jpeg_is_rejected_even_after_face_recognition_import():
     face_recognition()  # it sets ImageFile.LOAD_TRUNCATED_IMAGES = True process-wide
     data = FACE_PHOTOS[0].read_bytes()
     with pytest.raises(InvalidImage):
-        decode_image(data[: len(data) // 2], LIMIT)
+        decode_image(data[: len(data) // 2], MAX_PIXELS)
 
 
 @pytest.mark.parametrize("data", [b"", b"not an image", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40])
 def test_garbage_is_invalid(data):
     with pytest.raises(InvalidImage):
-        decode_image(data, LIMIT)
+        decode_image(data, MAX_PIXELS)
 
 
 def test_pixel_limit_is_enforced_from_the_header():
@@ -119,4 +119,4 @@ def test_decompression_bomb_is_refused():
     data = encode(Image.new("1", (20000, 20000)), "PNG")  # 400 megapixels in ~50 KB
     assert len(data) < 200_000
     with pytest.raises(PayloadTooLarge):
-        decode_image(data, LIMIT)
+        decode_image(data, MAX_PIXELS)

@@ -103,6 +103,28 @@ def test_readme_lists_every_parameter_detector_and_error_code(document):
             assert f"`{code}`" in readme, code
 
 
+def test_the_query_parameters_are_the_ones_the_model_endpoint_publishes(client, document):
+    published = {p["name"]: p["schema"] for p in document["paths"]["/v1/faces"]["post"]["parameters"]}
+    offered = client.get("/v1/model").json()["parameters"]
+    for name, parameter in offered.items():
+        bounds = published[name].get("anyOf", [published[name]])[0]
+        assert (bounds["minimum"], bounds["maximum"]) == (parameter["minimum"], parameter["maximum"]), name
+    assert {name: published[name].get("default") for name in offered} == {
+        "upsample": offered["upsample"]["default"],
+        "max_side": offered["max_side"]["default"],
+        "min_confidence": None,  # the model's: GET /v1/model's min_confidence
+    }
+
+
+def test_the_readme_gives_each_parameters_range_and_default(client):
+    rows = re.findall(r"^\| `(\w+)` \| ([\d.]+)–([\d.]+) \| (\S+)", README.read_text(), re.M)
+    documented = {name: (float(low), float(high), default) for name, low, high, default in rows}
+    offered = client.get("/v1/model").json()["parameters"]
+    assert documented == {
+        name: (p["minimum"], p["maximum"], "the" if name == "min_confidence" else str(p["default"])) for name, p in offered.items()
+    }
+
+
 def drifted(body: dict, change) -> dict:
     body = json.loads(json.dumps(body))
     change(body)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cfnlint.decode import decode
 
-from function.settings import Settings
+from function.settings import MAX_BODY_BYTES, MAX_SIDE_RANGE, UPSAMPLE_RANGE, Settings
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 # Lambda gives one vCPU at the template's default memory; the service's default is the CPU count.
@@ -63,6 +63,13 @@ def test_the_template_passes_the_size_and_detection_defaults():
 
 def test_each_template_default_is_the_settings_default(monkeypatch):
     assert drifted(template(), monkeypatch) == []
+
+
+def test_the_template_allows_the_options_ranges_and_no_body_over_the_limit():
+    parameters = template()["Parameters"]
+    assert parameters["DefaultUpsample"]["AllowedValues"] == list(range(UPSAMPLE_RANGE[0], UPSAMPLE_RANGE[1] + 1))
+    assert (parameters["DefaultMaxSide"]["MinValue"], parameters["DefaultMaxSide"]["MaxValue"]) == MAX_SIDE_RANGE
+    assert parameters["MaxBodyBytes"]["MaxValue"] == MAX_BODY_BYTES
 
 
 def test_a_drifted_default_is_caught(monkeypatch):
