@@ -33,6 +33,7 @@ from export.quantize import set_metadata, without_child_head
 from export.teacher import Logistic, fit_logistic
 from function.inference import CHILD_OUTPUT, INFO_KEY, GenderClassifier
 from function.preprocess import to_input
+from function.settings import ALWAYS_ANSWER
 
 POOLED = "/Flatten_output_0"  # the pooled features export.onnx's graph feeds its classifier
 HEAD = ("child_head.weight", "child_head.bias", "child_head.logit")
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     probabilities = predict(classifier, crops)
     fixed = audited_genders()
     correct = probabilities.argmax(1) == np.array([labels.index(fixed.get(s.path, s.gender)) for s in validation])
-    min_confidence = float(classifier.info.get("min_confidence", 0.5))
+    min_confidence = float(classifier.info.get("min_confidence", ALWAYS_ANSWER))
     answered = probabilities.max(1) >= min_confidence
     child = np.array([s.age_bin in CHILD_BINS for s in validation])
     origin = np.array([s.origin.name for s in validation])

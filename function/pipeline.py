@@ -17,7 +17,7 @@ from function.faces import warm_up as warm_up_detection
 from function.images import UploadedImage
 from function.inference import GenderClassifier
 from function.preprocess import ModelSpec, crop_face, to_input
-from function.settings import MIN_CONFIDENCE_RANGE, Settings
+from function.settings import ALWAYS_ANSWER, Settings
 
 
 def _blank_jpeg() -> bytes:
@@ -45,7 +45,7 @@ class Face:
 
     def uncertain(self, min_confidence: float) -> bool:
         """Below the threshold, or a likely child, unless the threshold is "always answer"."""
-        if min_confidence <= MIN_CONFIDENCE_RANGE[0]:
+        if min_confidence <= ALWAYS_ANSWER:
             return False
         return self.confidence < min_confidence or self.likely_child
 
@@ -80,8 +80,8 @@ class FaceGenderPipeline:
         one chosen on validation and stored in the model's metadata."""
         if self.settings.min_confidence is not None:
             return self.settings.min_confidence
-        # A model exported before thresholds were chosen has none: 0.5 answers every face, as before.
-        return float(self.classifier.info.get("min_confidence", MIN_CONFIDENCE_RANGE[0]))
+        # A model exported before thresholds were chosen has none: it answers every face, as before.
+        return float(self.classifier.info.get("min_confidence", ALWAYS_ANSWER))
 
     def warm_up(self) -> None:
         """Load everything a request needs (model, detector) so the first request is not slow."""
