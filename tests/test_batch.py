@@ -151,18 +151,16 @@ def test_the_jsonl_and_the_csv_validate_against_the_apis_schema(tmp_path):
 
 
 def test_ctrl_c_keeps_every_finished_photo_and_says_how_to_resume(tmp_path):
-    photos = folder_of_photos(tmp_path / "photos", 72)
+    folder_of_photos(tmp_path / "photos", 30)
     out = tmp_path / "results.jsonl"
-    # upsample 2 makes each photo slow enough that an idle machine cannot finish them all
-    # between the fifth line and the signal
-    process = start(str(tmp_path / "photos"), "--out", str(out), "--upsample", "2")
+    process = start(str(tmp_path / "photos"), "--out", str(out))
     wait_for_lines(out, 5, process)
     os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "interrupted (run the same command again to resume)" in stderr
     lines = lines_of(out)
-    assert 5 <= len(lines) < len(photos) and all(len(line["faces"]) == 1 for line in lines)
+    assert 5 <= len(lines) < 30 and all(len(line["faces"]) == 1 for line in lines)
     assert "Traceback" not in stderr
 
 
