@@ -36,9 +36,15 @@ def folder_of_photos(directory: Path, count: int) -> list[str]:
     return paths
 
 
+def interruptible() -> None:
+    # A shell without job control starts background jobs with SIGINT ignored, and the batch
+    # command inherits that; a person at a terminal has Ctrl-C, so the command runs as theirs does.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(*args: str, stderr=subprocess.PIPE) -> subprocess.Popen:
     return subprocess.Popen([*COMMAND, *args, "--workers", "2"], cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=stderr, text=True)
+                            stdout=subprocess.PIPE, stderr=stderr, text=True, preexec_fn=interruptible)
 
 
 def batch(*args: str) -> subprocess.CompletedProcess:
