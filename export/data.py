@@ -326,17 +326,20 @@ def person_folds(people: list[str], folds: int) -> np.ndarray:
     return np.array([fold_of[p] for p in people])
 
 
-def balancing_weights(samples: list[Sample]) -> np.ndarray:
+def balancing_weights(samples: list[Sample], age_factors: dict[str, float] | None = None) -> np.ndarray:
     """Sampling weights: within each (source, age bin), women and men weigh the same, so neither
-    old nor young comes to mean one gender; each age bin keeps its share of its source; each
-    source weighs as the square root of its size, so the small ones count without being
-    repeated many times an epoch. LFW's two versions are one source."""
+    old nor young comes to mean one gender; each age bin keeps its share of its source, times
+    its factor in age_factors if it has one; each source weighs as the square root of its size,
+    so the small ones count without being repeated many times an epoch. LFW's two versions are
+    one source."""
+    age_factors = age_factors or {}
     cells = [(s.origin.name, s.age_bin, s.gender) for s in samples]
     cell_counts = Counter(cells)
     bin_counts = Counter(cell[:2] for cell in cells)
     source_counts = Counter(cell[0] for cell in cells)
     genders_in_bin = Counter(cell[:2] for cell in cell_counts)
     weights = np.array([np.sqrt(source_counts[source]) * bin_counts[source, bin_] / source_counts[source]
+                        * age_factors.get(bin_, 1.0)
                         / (genders_in_bin[source, bin_] * cell_counts[source, bin_, gender]) for source, bin_, gender in cells])
     return weights * len(weights) / weights.sum()
 

@@ -44,7 +44,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from export.data import (CHILD_BINS, SOURCES, FaceCrops, Sample, balancing_weights, detect_all, load_samples, people_of,
+from export.data import (AGE_BINS, CHILD_BINS, SOURCES, FaceCrops, Sample, balancing_weights, detect_all, load_samples, people_of,
                          person_folds, photos_sha256, split, training_boxes)
 from export.embeddings import embedding_photo
 from export.evaluate import DEFAULT_CACHE, expected_calibration_error, validation_report
@@ -176,6 +176,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="data loader processes")
     parser.add_argument("--leave-out-fold", metavar="I/N", help="train without the training people of fold I of N "
                                                                  "(export.data.person_folds), to answer for them in export.teacher")
+    parser.add_argument("--age-weight", action="append", default=[], metavar="BIN=FACTOR",
+                        help="draw this age bin's photos FACTOR times as often within each source, e.g. 10-19=2 (repeatable)")
     parser.add_argument("--no-children", action="store_true", help="leave photos of ages 0-9 out of training (validation keeps them)")
     parser.add_argument("--train-limit", type=int, help="train on this many random training photos (quick runs)")
     parser.add_argument("--val-limit", type=int, help="validate on this many random validation photos (quick runs)")
@@ -189,6 +191,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         fold = re.fullmatch(r"(\d+)/(\d+)", args.leave_out_fold)
         if not fold or int(fold[1]) >= int(fold[2]):
             parser.error("--leave-out-fold takes I/N with 0 <= I < N, e.g. 0/2")
+    args.age_factors = {}
+    for item in args.age_weight:
+        bin_, _, factor = item.rpartition("=")
+        if bin_ not in AGE_BINS or not re.fullmatch(r"\d+(\.\d+)?", factor) or float(factor) <= 0:
+            parser.error(f"--age-weight takes BIN=FACTOR with BIN one of {', '.join(AGE_BINS)} and FACTOR > 0, not {item!r}")
+        args.age_factors[bin_] = float(factor)
     unknown = set(args.sources.split(",")) - set(SOURCES)
     if unknown:
         parser.error(f"--sources: unknown {', '.join(sorted(unknown))}")
@@ -318,7 +326,7 @@ def main(argv: list[str] | None = None) -> dict:
     model = load_model(start) if start else gender_mobilenet_v2(len(LABELS)).to(memory_format=torch.channels_last)
     trained = list(model.parameters()) + (list(embedding_head.parameters()) if embedding_head else [])
     optimizer = torch.optim.AdamW(trained, lr=args.lr, weight_decay=args.weight_decay)
-    weights = balancing_weights(train_samples)
+    weights = balancing_weights(train_samples, args.age_factors)
     steps_per_epoch = min(len(train_samples) // args.batch_size, args.max_steps or len(train_samples))
     scheduler = cosine_schedule(optimizer, args.epochs * steps_per_epoch)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,24 @@ def test_women_and_men_weigh_alike_within_each_source_and_age_bin():
     assert weights.mean() == pytest.approx(1.0)
 
 
+def test_an_age_factor_draws_that_bin_more_often_and_keeps_it_balanced():
+    def photo(age_bin, gender):
+        return data.Sample(f"fairface/{age_bin}/{gender}", "fairface", gender, age_bin=age_bin)
+
+    samples = ([photo("60-69", "male")] * 6 + [photo("60-69", "female")] * 2
+               + [photo("30-39", "female")] * 3 + [photo("30-39", "male")] * 5)
+    def totals(weights):
+        summed: dict[tuple, float] = {}
+        for s, weight in zip(samples, weights):
+            summed[s.age_bin, s.gender] = summed.get((s.age_bin, s.gender), 0) + weight
+        return summed
+
+    plain, weighted = totals(data.balancing_weights(samples)), totals(data.balancing_weights(samples, {"60-69": 3.0}))
+    assert weighted["60-69", "male"] == pytest.approx(weighted["60-69", "female"])
+    assert plain["60-69", "male"] / plain["30-39", "male"] == pytest.approx(1.0)
+    assert weighted["60-69", "male"] / weighted["30-39", "male"] == pytest.approx(3.0)
+
+
 def test_the_regression_learns_a_direction_and_heeds_weights():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 8))

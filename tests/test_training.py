@@ -370,6 +370,15 @@ def test_a_run_can_leave_children_out_of_training(data_root, tmp_path, capsys):
     assert info["training"]["no_children"] == "True"
 
 
+def test_age_weights_are_read_by_fairfaces_bin_names(capsys):
+    args = train.parse_args(["--data", "d", "--out", "o", "--age-weight", "10-19=2", "--age-weight", "more than 70=1.5"])
+    assert args.age_factors == {"10-19": 2.0, "more than 70": 1.5}
+    for wrong in ("teens=2", "10-19=0", "10-19=two", "10-19"):
+        with pytest.raises(SystemExit):
+            train.parse_args(["--data", "d", "--out", "o", "--age-weight", wrong])
+        assert "--age-weight takes BIN=FACTOR" in capsys.readouterr().err
+
+
 def test_each_fold_is_answered_by_the_model_that_never_saw_its_people(data_root, tmp_path):
     seed = FLOAT_MODEL_PATH.parent / "seed-mobilenet-small.onnx"
     out = tmp_path / "teacher.json"
