@@ -363,7 +363,7 @@ function withinRange(step) {
   return step === null || !range ? step : Math.min(range.maximum, Math.max(range.minimum, step));
 }
 
-/** The detector choices offered, for photos with the API's words for the one chosen as a hint. */
+/** The detector choices offered, for photos and for the camera; the API's words for the photos' one as a hint. */
 function showDetectors() {
   const known = Object.fromEntries(htmlDetectors);
   const names = detectorNames();
@@ -399,7 +399,7 @@ function showUpsample() {
 function showCameraSending() {
   const { detector, width, upsample } = cameraSettings();
   const automatic = withinRange(cameraSending(detector).upsample);
-  if (ui.upsampleCamera.options[0]?.value === "") ui.upsampleCamera.options[0].text = `automatic: ${automatic ?? "the API's default"}`;
+  ui.upsampleCamera.options[0].text = `automatic: ${automatic ?? "the API's default"}`; // showUpsample's first
   const own = apiCameraDetector();
   const why = !offered.detectors?.camera ? "this API names no detector for the camera"
     : own === detector ? "the API's detector for the camera" : `the API's detector for the camera is ${own}`;
@@ -407,10 +407,8 @@ function showCameraSending() {
     + `${upsample ?? "the API's default"} (${why}).`;
 }
 
-let detectorDescriptions = {};
 function showDetectorHint() {
-  detectorDescriptions = offered.detectors?.choices ?? {};
-  ui.detectorHint.textContent = detectorDescriptions[ui.detector.value] ?? "";
+  ui.detectorHint.textContent = offered.detectors?.choices[ui.detector.value] ?? "";
   ui.detectorHint.hidden = !ui.detectorHint.textContent;
 }
 ui.detector.addEventListener("change", showDetectorHint);
