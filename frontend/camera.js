@@ -202,36 +202,46 @@ export class FrameLoop {
     this.frames.stop();
   }
 
+  /** Once a frame newer than `seen` is on show, the newest: {presented, scene, takenAt, sending, blob}; null once stopped. */
+  async #grab(seen, signal) {
+    await this.frames.after(seen);
+    if (signal.aborted) return null;
+    const frame = { presented: this.frames.presented, scene: this.frames.scene, takenAt: performance.now(), sending: this.sending() };
+    frame.blob = await this.grabber.grab(this.video, frame.sending.width);
+    return frame;
+  }
+
   async #run(signal) {
     const finished = [];
     let failures = 0;
-    let sent = -1;
+    let next = this.#grab(-1, signal);
     while (!signal.aborted) {
-      await this.frames.after(sent);
+      const frame = await next;
       if (signal.aborted) return;
-      sent = this.frames.presented;
-      const scene = this.frames.scene;
-      const takenAt = performance.now();
-      const sending = this.sending();
-      const blob = await this.grabber.grab(this.video, sending.width);
       const started = performance.now();
       const number = ++this.requests;
       try {
-        const result = await this.analyse(blob, sending, signal);
+        const result = await this.analyse(frame.blob, frame.sending, signal);
         if (signal.aborted) return;
         const now = performance.now();
         finished.push(now);
         while (finished[0] < now - FPS_WINDOW_MS) finished.shift();
         const fps = finished.length > 1 ? ((finished.length - 1) * 1000) / (now - finished[0]) : null;
         failures = 0;
-        if (scene !== this.frames.scene) continue; // about the scene before a cut
-        this.report({ type: "result", result, sending, number, takenAt, latencyMs: now - started, fps });
+        // A newer frame already on show is grabbed before this answer is shown, not after: its
+        // encode then does not share the CPU with the drawing the answer brings (bench/RESULTS.md).
+        next = this.#grab(frame.presented, signal);
+        if (this.frames.presented > frame.presented) await next;
+        if (signal.aborted) return;
+        if (frame.scene !== this.frames.scene) continue; // about the scene before a cut
+        this.report({ type: "result", result, sending: frame.sending, number, takenAt: frame.takenAt, latencyMs: now - started, fps });
       } catch (error) {
         if (signal.aborted) return;
         const retryInMs = BACKOFF_MS[Math.min(failures, BACKOFF_MS.length - 1)];
         failures += 1;
         this.report({ type: "error", error, retryInMs });
         await sleep(retryInMs, signal);
+        next = this.#grab(frame.presented, signal);
       }
     }
   }
