@@ -39,10 +39,10 @@ OPTIONS = [
     ("640x480, upsample 0 (old page default)", 1, 0),
     ("640x480, upsample 1", 1, 1),
     ("1024x768 frame, upsample 0", 1.6, 0),
-    ("1152x864 frame, upsample 0 (the page's default)", 1.8, 0),
+    ("1152x864 frame, upsample 0 (the page's HOG frames)", 1.8, 0),
     ("1280x960 frame, upsample 0", 2, 0),
 ]
-SENT_WIDTH = 1152  # the page's camera.js FRAME_WIDTH
+SENT_WIDTH = 1152  # HOG's camera frames in the page's camera.js (its own detector, BlazeFace, gets 640 px)
 
 
 def grid_centres(count: int) -> list[tuple[int, int]]:
@@ -130,25 +130,27 @@ def round_trips(scenes_by_count: dict[int, list[Scene]], width: int, upsample: i
 
 def page_rate(scenes: list[Scene], rounds: int, seconds: float) -> None:
     """The page's answers/s against a plain client's, alternating on one server (one detection
-    thread), both sending the frames enlarged to SENT_WIDTH, JPEG, one at a time."""
+    thread), both sending the frames as the page does (its detector, upsample and width), JPEG,
+    one at a time."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the browser tests' fake camera
     from browser_support import CHROMIUM, CHROMIUM_ARGS, fake_camera_args, write_y4m
     from playwright.sync_api import sync_playwright
 
-    factor = SENT_WIDTH / FRAME[0]
-    bodies = [jpeg(enlarged(scene.image, factor)) for scene in scenes]
     count_answers = """() => { window.answers = 0; const send = window.fetch;
         window.fetch = async (url, init) => { const response = await send(url, init);
-            if (String(url).includes('/v1/faces')) window.answers += 1; return response; }; }"""
+            if (String(url).includes('/v1/faces')) {
+                window.answers += 1;
+                window.sent = [String(url).split('?')[1], (await response.clone().json()).image.width];
+            }
+            return response; }; }"""
     print(f"\npage: Chromium ({CHROMIUM}, headless, software rendering), fake camera at 15 fps, "
           f"{len(scenes[0].faces)} faces/frame, FACES_DETECT_THREADS=1")
-    print("| round | page answers/s | plain client answers/s | ratio |")
-    print("| --- | --- | --- | --- |")
+    print("| round | page answers/s | plain client answers/s | ratio | sent |")
+    print("| --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp, uvicorn_server(env={"FACES_DETECT_THREADS": "1"}) as (base, _), \
             sync_playwright() as playwright, httpx.Client(timeout=60) as client:
         y4m = write_y4m(Path(tmp) / "frames.y4m", [scene.image for scene in scenes])
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS + fake_camera_args(y4m))
-        url = f"{base}/v1/faces?detector=hog&upsample=0"
         for number in range(1, rounds + 1):
             context = browser.new_context()
             page = context.new_page()
@@ -159,13 +161,16 @@ def page_rate(scenes: list[Scene], rounds: int, seconds: float) -> None:
             before, start = page.evaluate("window.answers"), time.perf_counter()
             page.wait_for_timeout(seconds * 1000)
             page_fps = (page.evaluate("window.answers") - before) / (time.perf_counter() - start)
+            query, width = page.evaluate("window.sent")
             context.close()
+            url = f"{base}/v1/faces?{query}"
+            bodies = [jpeg(enlarged(scene.image, width / FRAME[0])) for scene in scenes]
             answered, start = 0, time.perf_counter()
             while time.perf_counter() - start < seconds:
                 client.post(url, content=bodies[answered % len(bodies)], headers={"Content-Type": "image/jpeg"}).raise_for_status()
                 answered += 1
             client_fps = answered / (time.perf_counter() - start)
-            print(f"| {number} | {page_fps:.1f} | {client_fps:.1f} | {page_fps / client_fps:.2f} |", flush=True)
+            print(f"| {number} | {page_fps:.1f} | {client_fps:.1f} | {page_fps / client_fps:.2f} | {query}, {width} px |", flush=True)
         browser.close()
 
 

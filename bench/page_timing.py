@@ -1,13 +1,14 @@
 """The live view's own time: headless Chromium's fake camera plays a group frame (5 faces of
 36-52 px in a 640x480 view, like the browser tests' group frame) and the page (frontend/, or
-that of another git revision with --against) sends it, with its default detector, to a real
-uvicorn on one detection thread. Rounds alternate the pages and a plain client posting the
+that of another git revision with --against) sends it, with its default camera settings, to a
+real uvicorn on one detection thread; each row says what the page sent (detector, upsample,
+frame size). Rounds alternate the pages and a plain client posting the
 page's own JPEGs, so a change of load (a training beside it) shows in all alike.
 
 Per page: answers/s, the share of answers with all 5 faces, and the page's User Timing
 measures (frontend/timing.js: grab, encode, request, answer, track, draw; mean ms each).
-Then, once, ways to grab and encode a frame, timed in the page on the camera's video, and
-what the API makes of each (its decode ms, faces found).
+Then, once, ways to grab and encode a frame at the width this page sent, timed in the page on
+the camera's video, and what the API makes of each (its decode ms, faces found).
 
     python -m bench.page_timing [--rounds 3] [--seconds 12] [--against REV]
 """
@@ -59,7 +60,8 @@ window.fetch = async (url, init) => {
         window.lastBody = init.body;
         const body = await response.clone().json();
         window.answers.push({ t: performance.now(), faces: body.faces.map((f) => f.box), url: String(url),
-                              bytes: init.body.size, type: init.body.type, width: body.image.width });
+                              bytes: init.body.size, type: init.body.type, width: body.image.width,
+                              height: body.image.height });
     }
     return response;
 };
@@ -229,6 +231,7 @@ def page_round(browser, site: str, api: str, seconds: float, truth) -> dict:
         "draws per answer": len(timings.get("page:draw", [])) / len(answers),
         "CPU ms per answer": {key: 1000 * (after[key] - before.get(key, 0)) / len(answers) for key in after},
         "request": answers[-1]["url"].split("?", 1)[1],
+        "frame": f"{answers[-1]['width']}x{answers[-1]['height']}",
         "KiB": statistics.mean(a["bytes"] for a in answers) / 1024,
         "type": answers[-1]["type"],
         "body": base64.b64decode(body),
@@ -267,24 +270,27 @@ def main() -> None:
         y4m = write_y4m(Path(tmp) / "group.y4m", [scene.image] * 3)
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS + fake_camera_args(y4m))
 
-        print("\n| round | page | answers/s | with all 5 faces | plain client answers/s (its JPEG) | page / client "
+        print("\n| round | page | sent | answers/s | with all 5 faces | plain client answers/s (its JPEG) | page / client "
               "| " + " | ".join(f"{name} ms" for name in STAGES) + " | draws per answer | KiB sent "
               "| Chromium CPU ms per answer | server CPU ms per answer |")
-        print("| --- " * (11 + len(STAGES)) + "|")
+        print("| --- " * (12 + len(STAGES)) + "|")
+        sent = {}
         for number in range(1, args.rounds + 1):
             for name, site in pages.items():
                 seen = page_round(browser, site, api, args.seconds, scene.faces)
                 cpu = lambda *names: sum(ms for (process, _), ms in seen["CPU ms per answer"].items() if process.startswith(names))  # noqa: E731
                 query = seen["request"]
+                sent[name] = (query, seen["frame"])
                 fps, _ = client_fps(api, query, seen["body"], seen["type"], args.seconds)
                 stages = " | ".join(f"{seen['ms'][s]:.1f}" if s in seen["ms"] else "–" for s in STAGES)
-                print(f"| {number} | {name} | {seen['fps']:.2f} | {seen['all 5']:.0%} | {fps:.2f} | {seen['fps'] / fps:.2f} "
+                print(f"| {number} | {name} | {query} {seen['frame']} | {seen['fps']:.2f} | {seen['all 5']:.0%} | {fps:.2f} | {seen['fps'] / fps:.2f} "
                       f"| {stages} | {seen['draws per answer']:.1f} | {seen['KiB']:.0f} "
                       f"| {cpu('chrom'):.0f} | {cpu('python', 'uvicorn'):.0f} |", flush=True)
                 print(f"<!-- {name}: Chromium CPU ms per answer by process: " + ", ".join(
                     f"{kind} {ms:.0f}" for (process, kind), ms in sorted(seen["CPU ms per answer"].items(), key=lambda i: -i[1])
                     if process.startswith("chrom")) + " -->", flush=True)
-        print(f"\nrequest: {query}")
+        query, frame = sent["this page"]
+        width, height = map(int, frame.split("x"))
 
         alone = camera_view_alone(browser, pages["this page"], args.seconds)
         print("\nthis page, camera view alone (no answer comes), Chromium CPU ms per second by process: "
@@ -293,10 +299,11 @@ def main() -> None:
         context = browser.new_context()
         page = context.new_page()
         page.goto(f"{pages['this page']}/?api={api}")
-        ways = page.evaluate(ENCODINGS, [1152, args.repeats])
+        ways = page.evaluate(ENCODINGS, [width, args.repeats])
         context.close()
         browser.close()
-        print("\n| grab and encode, 1152x864 | ms (median) | KiB | API decode ms (median) | API answers/s | faces found |")
+        print(f"\n| grab and encode, {frame}, sent with {query} | ms (median) | KiB | API decode ms (median) "
+              "| API answers/s | faces found |")
         print("| --- | --- | --- | --- | --- | --- |")
         for name, way in ways.items():
             if not way["body"]:

@@ -59,9 +59,9 @@ export async function detectFaces(apiBase, image, options, signal) {
 }
 
 /**
- * What the API offers, from GET /v1/model: `detectors`, {choices: {name: description}, default: name},
- * and `upsample`, {minimum, maximum, default}; each null when the API does not say (an older
- * API) or cannot be reached.
+ * What the API offers, from GET /v1/model: `detectors`, {choices: {name: description}, default: name,
+ * camera: name or null (an API that names no camera detector)}, and `upsample`, {minimum,
+ * maximum, default}; each null when the API does not say (an older API) or cannot be reached.
  */
 export async function fetchOffer(apiBase) {
   let model = null;
@@ -76,7 +76,11 @@ export async function fetchOffer(apiBase) {
   const upsample = model?.parameters?.upsample;
   const steps = [upsample?.minimum, upsample?.maximum, upsample?.default];
   return {
-    detectors: names.length ? { choices: detectors.choices, default: names.includes(detectors.default) ? detectors.default : names[0] } : null,
+    detectors: names.length ? {
+      choices: detectors.choices,
+      default: names.includes(detectors.default) ? detectors.default : names[0],
+      camera: names.includes(detectors.camera) ? detectors.camera : null,
+    } : null,
     upsample: steps.every(Number.isInteger) ? upsample : null,
   };
 }

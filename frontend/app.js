@@ -1,6 +1,6 @@
 // Wires the page: camera loop, photo upload, settings, status.
 import { ApiError, detectFaces, fetchOffer } from "./api.js";
-import { CameraError, FrameLoop, closeCamera, openCamera } from "./camera.js";
+import { CameraError, FALLBACK_CAMERA_DETECTOR, FrameLoop, cameraSending, closeCamera, openCamera } from "./camera.js";
 import { Overlay, annotatedPng, describeFaces } from "./overlay.js";
 import { bodyToSend, decodeUpright, downloadBlob } from "./photo.js";
 import { describeApiBase, loadApiBase, loadOptions, saveApiBase, saveOptions } from "./settings.js";
@@ -20,6 +20,7 @@ const ui = {
   status: $("status"),
   latency: $("latency"),
   fps: $("fps"),
+  detectorUsed: $("detector-used"),
   faceCount: $("face-count"),
   facesList: $("faces-list"),
   apiForm: $("api-form"),
@@ -27,6 +28,8 @@ const ui = {
   apiInUse: $("api-in-use"),
   detector: $("detector"),
   detectorHint: $("detector-hint"),
+  cameraDetector: $("camera-detector"),
+  cameraDetectorHint: $("camera-detector-hint"),
   upsampleCamera: $("upsample-camera"),
   upsamplePhoto: $("upsample-photo"),
 };
@@ -60,10 +63,14 @@ function describeApiError(error, retryInMs) {
   return ["api-error", `The API answered ${error.status}: ${error.message}${retry}`];
 }
 
-/** `faces` in `image`'s pixels, listed as shown: left to right, mirrored when the view is. */
-function showStats({ latencyMs = null, fps = null, faces = null, image = null, mirrored = false } = {}) {
+/**
+ * `faces` in `image`'s pixels, listed as shown: left to right, mirrored when the view is;
+ * `detector`, what found them.
+ */
+function showStats({ latencyMs = null, fps = null, faces = null, image = null, mirrored = false, detector = null } = {}) {
   ui.latency.textContent = latencyMs === null ? "–" : `${Math.round(latencyMs)} ms`;
   ui.fps.textContent = fps === null ? "–" : fps.toFixed(1);
+  ui.detectorUsed.textContent = detector ?? "–";
   ui.faceCount.textContent = faces === null ? "–" : String(faces.length);
   ui.facesList.replaceChildren(
     ...(faces ? describeFaces(faces, image, mirrored) : []).map((text) => {
@@ -96,17 +103,23 @@ function applyMirror() {
 
 // ---- camera -------------------------------------------------------------------------------
 
+/** What a camera answer came from: "blazeface, 640 px, upsample 1". */
+function describeSending({ detector, upsample }, image) {
+  return `${detector}, ${image.width} px, upsample ${upsample ?? "default"}`;
+}
+
 const loop = new FrameLoop(
   ui.video,
-  (blob, signal) => detectFaces(api.apiBase, blob, { detector: options.detector, upsample: options.upsampleCamera }, signal),
+  () => cameraSettings(),
+  (blob, sending, signal) => detectFaces(api.apiBase, blob, sending, signal),
   (event) => {
     if (event.type === "result") {
       const started = performance.now();
-      const { result, number, takenAt, latencyMs, fps } = event;
+      const { result, sending, number, takenAt, latencyMs, fps } = event;
       const faces = tracker.update(result.faces, takenAt, result.min_confidence ?? null, number).filter((face) => face.live);
       if (!cameraView) requestAnimationFrame(drawCamera);
-      cameraView = { image: result.image, answer: tracker.answer, stats: { latencyMs, fps } };
-      showStats({ latencyMs, fps, faces, image: result.image, mirrored: ui.mirror.checked });
+      cameraView = { image: result.image, answer: tracker.answer, stats: { latencyMs, fps, detector: describeSending(sending, result.image) } };
+      showStats({ ...cameraView.stats, faces, image: result.image, mirrored: ui.mirror.checked });
       if (faces.length) setStatus("camera-faces", "Camera on.");
       else setStatus("no-faces", "Camera on. No faces found — face the camera in good light.");
       measure("track", started); // tracking, the figures and the list under the video
@@ -179,6 +192,9 @@ async function startCamera() {
     ui.cameraButton.removeAttribute("aria-disabled");
   }
   if (request !== cameraRequest) return closeCamera(ui.video);
+  // the API's camera detector, if its offer comes soon (else the fallback's frames until it does)
+  await Promise.race([offerShown, new Promise((resolve) => setTimeout(resolve, OFFER_WAIT_MS))]);
+  if (request !== cameraRequest) return closeCamera(ui.video);
   ui.video.srcObject.getVideoTracks()[0]?.addEventListener("ended", () => {
     stopCamera();
     setStatus("camera-missing", "The camera stopped (unplugged or taken by another program).", "problem");
@@ -235,10 +251,11 @@ async function analysePhoto(file) {
     showOnStage("empty");
   }
   const started = performance.now();
-  let result;
+  let result, detector;
   try {
     const body = await bodyToSend(file, bitmap);
-    result = await detectFaces(api.apiBase, body, { detector: options.detector, upsample: options.upsamplePhoto });
+    detector = photoDetector();
+    result = await detectFaces(api.apiBase, body, { detector, upsample: options.upsamplePhoto });
   } catch (error) {
     if (request !== photoRequest) return;
     const [state, message] = describeApiError(error);
@@ -248,7 +265,7 @@ async function analysePhoto(file) {
   if (request !== photoRequest) return;
   photo.result = result;
   overlay.show(result.faces, result.image, false);
-  showStats({ latencyMs: performance.now() - started, faces: result.faces, image: result.image });
+  showStats({ latencyMs: performance.now() - started, faces: result.faces, image: result.image, detector });
   ui.downloadButton.disabled = !bitmap;
   const count = result.faces.length;
   const found = count ? `Found ${count} face${count === 1 ? "" : "s"} in ${file.name}.` : `No faces found in ${file.name}.`;
@@ -302,74 +319,124 @@ function showApiInUse() {
 
 // The detectors as the page's HTML lists them: what an API that does not list its own gets.
 const htmlDetectors = [...ui.detector.options].map((option) => [option.value, option.textContent]);
+// What the API at api.apiBase offers (api.js fetchOffer); all null until it answers.
+let offered = { detectors: null, upsample: null };
+const OFFER_WAIT_MS = 3000; // how long a starting camera waits for it
 
 /** The detectors and upsample steps the API offers (GET /v1/model), else the HTML's. */
 async function showOffer() {
   const base = api.apiBase;
-  const offered = await fetchOffer(base);
+  const offer = await fetchOffer(base);
   if (base !== api.apiBase) return; // the address changed meanwhile
-  showDetectors(offered.detectors);
-  showUpsample(offered.upsample);
+  offered = offer;
+  showDetectors();
+  showUpsample();
 }
 
-/** The detector choices offered, with the API's words for the one chosen as a hint. */
-function showDetectors(offered) {
+function detectorNames() {
+  return offered.detectors ? Object.keys(offered.detectors.choices) : htmlDetectors.map(([name]) => name);
+}
+
+// A saved choice this API lacks gives way, for now, to the API's own; the saved one is kept for another API.
+const chosen = (saved, instead) => (detectorNames().includes(saved) ? saved : instead);
+
+/** The detector for photos: the one chosen, else the API's default. */
+function photoDetector() {
+  return chosen(options.detector, offered.detectors?.default ?? detectorNames()[0]);
+}
+
+/** The API's detector for the camera; FALLBACK_CAMERA_DETECTOR (camera.js) when it names none. */
+function apiCameraDetector() {
+  const names = detectorNames();
+  return offered.detectors?.camera ?? (names.includes(FALLBACK_CAMERA_DETECTOR) ? FALLBACK_CAMERA_DETECTOR : names[0]);
+}
+
+/** {detector, width, upsample} for the next camera frame: the detector chosen, else the API's for
+ * the camera, sent as camera.js says, at the upsample step chosen (else camera.js's, within the API's range). */
+function cameraSettings() {
+  const sending = cameraSending(chosen(options.cameraDetector, apiCameraDetector()));
+  return { ...sending, upsample: options.cameraUpsample ?? withinRange(sending.upsample) };
+}
+
+function withinRange(step) {
+  const range = offered.upsample;
+  return step === null || !range ? step : Math.min(range.maximum, Math.max(range.minimum, step));
+}
+
+/** The detector choices offered, for photos and for the camera; the API's words for the photos' one as a hint. */
+function showDetectors() {
   const known = Object.fromEntries(htmlDetectors);
-  const names = offered ? Object.keys(offered.choices) : htmlDetectors.map(([name]) => name);
-  ui.detector.replaceChildren(...names.map((name) => new Option(known[name] ?? name, name)));
-  // a saved choice this API lacks: its default for now, the saved one is kept for another API
-  if (!names.includes(options.detector)) options = { ...options, detector: offered?.default ?? names[0] };
-  ui.detector.value = options.detector;
-  detectorDescriptions = offered?.choices ?? {};
+  const names = detectorNames();
+  for (const [control, detector] of [[ui.detector, photoDetector()], [ui.cameraDetector, cameraSettings().detector]]) {
+    control.replaceChildren(...names.map((name) => new Option(known[name] ?? name, name)));
+    control.value = detector;
+  }
   showDetectorHint();
 }
 
 /**
  * The upsample steps offered, for the camera and for photos; from an API that states none, only
- * the step in use. A saved step this API lacks gives way, for now, to its fastest (camera) or
- * its default (photos); null asks for the API's default.
+ * the step in use. The camera's first choice is "automatic": its detector's step (camera.js).
+ * A saved step this API lacks gives way, for now, to automatic (camera) or the API's default
+ * (photos); null asks for either.
  */
-function showUpsample(offered) {
-  const steps = offered ? Array.from({ length: offered.maximum - offered.minimum + 1 }, (_, i) => offered.minimum + i) : [];
+function showUpsample() {
+  const offer = offered.upsample;
+  const steps = offer ? Array.from({ length: offer.maximum - offer.minimum + 1 }, (_, i) => offer.minimum + i) : [];
   const label = (step) => (step === steps[0] ? `${step}: fastest` : step === steps.at(-1) ? `${step}: slowest` : String(step));
-  for (const [control, key, instead] of [
-    [ui.upsampleCamera, "upsampleCamera", steps[0]],
-    [ui.upsamplePhoto, "upsamplePhoto", null],
-  ]) {
-    if (offered && options[key] !== null && !steps.includes(options[key])) options = { ...options, [key]: instead };
-    const shown = offered ? steps : [options[key]].filter((step) => step !== null);
+  for (const [control, key] of [[ui.upsampleCamera, "cameraUpsample"], [ui.upsamplePhoto, "upsamplePhoto"]]) {
+    if (offer && options[key] !== null && !steps.includes(options[key])) options = { ...options, [key]: null };
+    const shown = offer ? steps : [options[key]].filter((step) => step !== null);
     control.replaceChildren(...shown.map((step) => new Option(label(step), String(step))));
-    control.value = String(options[key] ?? offered?.default ?? "");
   }
+  ui.upsampleCamera.prepend(new Option("automatic", ""));
+  ui.upsampleCamera.value = String(options.cameraUpsample ?? "");
+  ui.upsamplePhoto.value = String(options.upsamplePhoto ?? offer?.default ?? "");
+  showCameraSending();
 }
 
-let detectorDescriptions = {};
+/** Which detector the camera uses, how its frames are sent, and what "automatic" means for it. */
+function showCameraSending() {
+  const { detector, width, upsample } = cameraSettings();
+  const automatic = withinRange(cameraSending(detector).upsample);
+  ui.upsampleCamera.options[0].text = `automatic: ${automatic ?? "the API's default"}`; // showUpsample's first
+  const own = apiCameraDetector();
+  const why = !offered.detectors?.camera ? "this API names no detector for the camera"
+    : own === detector ? "the API's detector for the camera" : `the API's detector for the camera is ${own}`;
+  ui.cameraDetectorHint.textContent = `The camera sends ${width} px wide frames to ${detector} at upsample `
+    + `${upsample ?? "the API's default"} (${why}).`;
+}
+
 function showDetectorHint() {
-  ui.detectorHint.textContent = detectorDescriptions[ui.detector.value] ?? "";
+  ui.detectorHint.textContent = offered.detectors?.choices[ui.detector.value] ?? "";
   ui.detectorHint.hidden = !ui.detectorHint.textContent;
 }
 ui.detector.addEventListener("change", showDetectorHint);
 
 ui.apiBase.value = api.apiBase;
 showApiInUse();
-showOffer();
+showDetectors();
+showUpsample();
+let offerShown = showOffer();
 ui.apiForm.addEventListener("submit", (event) => {
   event.preventDefault();
   api = saveApiBase(ui.apiBase.value);
   ui.apiBase.value = api.apiBase;
   showApiInUse();
-  showOffer();
+  offerShown = showOffer();
 });
 
+const step = (value) => (value === "" ? null : Number(value));
 for (const [control, key, parse] of [
   [ui.detector, "detector", String],
-  [ui.upsampleCamera, "upsampleCamera", Number],
+  [ui.cameraDetector, "cameraDetector", String],
+  [ui.upsampleCamera, "cameraUpsample", step],
   [ui.upsamplePhoto, "upsamplePhoto", Number],
 ]) {
-  control.value = String(options[key] ?? "");
   control.addEventListener("change", () => {
     options = { ...options, [key]: parse(control.value) };
     saveOptions(options);
+    showCameraSending();
   });
 }
 

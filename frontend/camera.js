@@ -4,10 +4,30 @@
 import { CutDetector } from "./cuts.js";
 import { measure } from "./timing.js";
 
-// Frames are sent this wide, a 640x480 camera's enlarged 1.8x: dlib's HOG at upsample 0 finds
-// faces from ~65 px, so this finds faces of 36 px in the camera's view (people 2-3 m away),
-// at ~3.2x the cost of the 640 px frame, against 4x for upsample 1 (bench/RESULTS.md).
-const FRAME_WIDTH = 1152;
+// How wide the camera's frames are sent to each detector, and at which upsample step: the one
+// place these are set. (bench/RESULTS.md, "Live camera frames" and "BlazeFace beside HOG".)
+// - BlazeFace looks for faces relative to the frame's size: on the camera's own 640 px frame
+//   at upsample 1 it finds the 36-52 px faces of a group 2-3 m away, at ~27 frames/s for the
+//   API alone on one detection thread; on the 1152 px frames at upsample 0 it finds none of them.
+// - dlib's HOG (and `auto`, HOG first) at upsample 0 finds faces from ~65 px: the 640 px frame
+//   enlarged 1.8x to 1152 finds faces of 36 px in the camera's view, at ~3.2x the cost of the
+//   640 px frame, against 4x for upsample 1. The CNN keeps the same frames.
+const SENDING = Object.freeze({
+  blazeface: { width: 640, upsample: 1 },
+  hog: { width: 1152, upsample: 0 },
+  auto: { width: 1152, upsample: 0 },
+  cnn: { width: 1152, upsample: 0 },
+});
+// A detector this page does not know: the 640 px frame at the API's default step (null).
+const UNKNOWN = { width: 640, upsample: null };
+// The camera's detector when the API names none (an older API: GET /v1/model without detectors.camera).
+export const FALLBACK_CAMERA_DETECTOR = "hog";
+
+/** {detector, width, upsample}: how the camera sends its frames to `detector`. */
+export function cameraSending(detector) {
+  return { detector, ...(SENDING[detector] ?? UNKNOWN) };
+}
+
 const JPEG_QUALITY = 0.85;
 const BACKOFF_MS = [1000, 2000, 4000, 8000];
 // Longer than this without seeing a frame (a background tab, a starved page) counts as a cut:
@@ -119,7 +139,7 @@ class FrameCounter {
 }
 
 /**
- * The current video frame, scaled to FRAME_WIDTH wide, as a JPEG Blob. An OffscreenCanvas,
+ * The current video frame, scaled to `width` wide, as a JPEG Blob. An OffscreenCanvas,
  * opaque and only resized when the video's size changes: it encodes in about half the time of
  * a page canvas's toBlob (bench/RESULTS.md, "The live view's own time").
  */
@@ -129,10 +149,9 @@ class FrameGrabber {
     this.context = this.canvas.getContext("2d", { alpha: false });
   }
 
-  async grab(video) {
+  async grab(video, width) {
     let started = performance.now();
-    const width = FRAME_WIDTH;
-    const height = Math.round((video.videoHeight * FRAME_WIDTH) / video.videoWidth);
+    const height = Math.round((video.videoHeight * width) / video.videoWidth);
     if (this.canvas.width !== width || this.canvas.height !== height) [this.canvas.width, this.canvas.height] = [width, height];
     this.context.drawImage(video, 0, 0, width, height);
     measure("grab", started);
@@ -147,15 +166,17 @@ class FrameGrabber {
  * Sends frames one at a time: the next frame is grabbed only when the previous answer is
  * back, so a slow API lowers the frame rate instead of queueing requests, and each frame sent
  * is as fresh as it can be (grabbing it during the request made it staler: bench/RESULTS.md).
- * analyse(blob, signal) → API result; report(event) gets {type: "result", result, number,
- * takenAt, latencyMs, fps} (number: the request's, counted from 1 since the page loaded;
+ * sending() → {detector, width, upsample} (cameraSending's), read once per frame;
+ * analyse(blob, sending, signal) → API result; report(event) gets {type: "result", result,
+ * sending, number, takenAt, latencyMs, fps} (number: the request's, counted from 1 since the page loaded;
  * takenAt: performance.now() when the frame was grabbed; fps null until two answers have
  * come), {type: "error", error, retryInMs}, or {type: "cut"} when a cut is on show (the
  * answers about frames before it are not reported).
  */
 export class FrameLoop {
-  constructor(video, analyse, report) {
+  constructor(video, sending, analyse, report) {
     this.video = video;
+    this.sending = sending;
     this.analyse = analyse;
     this.report = report;
     this.grabber = new FrameGrabber();
@@ -181,35 +202,46 @@ export class FrameLoop {
     this.frames.stop();
   }
 
+  /** Once a frame newer than `seen` is on show, the newest: {presented, scene, takenAt, sending, blob}; null once stopped. */
+  async #grab(seen, signal) {
+    await this.frames.after(seen);
+    if (signal.aborted) return null;
+    const frame = { presented: this.frames.presented, scene: this.frames.scene, takenAt: performance.now(), sending: this.sending() };
+    frame.blob = await this.grabber.grab(this.video, frame.sending.width);
+    return frame;
+  }
+
   async #run(signal) {
     const finished = [];
     let failures = 0;
-    let sent = -1;
+    let next = this.#grab(-1, signal);
     while (!signal.aborted) {
-      await this.frames.after(sent);
+      const frame = await next;
       if (signal.aborted) return;
-      sent = this.frames.presented;
-      const scene = this.frames.scene;
-      const takenAt = performance.now();
-      const blob = await this.grabber.grab(this.video);
       const started = performance.now();
       const number = ++this.requests;
       try {
-        const result = await this.analyse(blob, signal);
+        const result = await this.analyse(frame.blob, frame.sending, signal);
         if (signal.aborted) return;
         const now = performance.now();
         finished.push(now);
         while (finished[0] < now - FPS_WINDOW_MS) finished.shift();
         const fps = finished.length > 1 ? ((finished.length - 1) * 1000) / (now - finished[0]) : null;
         failures = 0;
-        if (scene !== this.frames.scene) continue; // about the scene before a cut
-        this.report({ type: "result", result, number, takenAt, latencyMs: now - started, fps });
+        // A newer frame already on show is grabbed before this answer is shown, not after: its
+        // encode then does not share the CPU with the drawing the answer brings (bench/RESULTS.md).
+        next = this.#grab(frame.presented, signal);
+        if (this.frames.presented > frame.presented) await next;
+        if (signal.aborted) return;
+        if (frame.scene !== this.frames.scene) continue; // about the scene before a cut
+        this.report({ type: "result", result, sending: frame.sending, number, takenAt: frame.takenAt, latencyMs: now - started, fps });
       } catch (error) {
         if (signal.aborted) return;
         const retryInMs = BACKOFF_MS[Math.min(failures, BACKOFF_MS.length - 1)];
         failures += 1;
         this.report({ type: "error", error, retryInMs });
         await sleep(retryInMs, signal);
+        next = this.#grab(frame.presented, signal);
       }
     }
   }

@@ -4,10 +4,13 @@ import config from "./config.js";
 const OPTIONS_KEY = "faces.options";
 const API_KEY = "faces.apiBase";
 
+// null: what the API offers (GET /v1/model) or camera.js sets. Only these keys are read back:
+// `upsampleCamera`, saved by earlier pages as 0 for HOG's enlarged frames, is forgotten.
 export const DEFAULT_OPTIONS = Object.freeze({
-  detector: "hog",
-  upsampleCamera: 0, // frames are sent enlarged (camera.js FRAME_WIDTH): upsample 0 finds 36 px faces of a 640 px view
-  upsamplePhoto: null, // the API's default (GET /v1/model)
+  detector: null, // photos: the API's `detectors.default`
+  cameraDetector: null, // the camera: the API's `detectors.camera`
+  cameraUpsample: null, // the step camera.js sends the camera's detector
+  upsamplePhoto: null, // the API's default
   mirror: true,
 });
 
@@ -56,7 +59,8 @@ export function loadOptions() {
   } catch {
     // corrupt: defaults
   }
-  return { ...DEFAULT_OPTIONS, ...saved };
+  const known = Object.entries(saved).filter(([key]) => key in DEFAULT_OPTIONS);
+  return { ...DEFAULT_OPTIONS, ...Object.fromEntries(known) };
 }
 
 export function saveOptions(options) {

@@ -47,7 +47,11 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 FEMALE, MALE = FACE_PHOTOS[0], FACE_PHOTOS[3]
 SCALE = 2  # device pixel ratio of the test pages: boxes must be drawn sharp on HiDPI screens
 TIMEOUT_MS = 60_000
-SENT_WIDTH = 1152  # frontend/camera.js FRAME_WIDTH
+# What the camera must send to the API's camera detector (/v1/model detectors.camera, BlazeFace):
+# the camera's own 640 px frames at upsample 1 (frontend/camera.js SENDING; issue 41).
+SENT_WIDTH, SENT_UPSAMPLE = 640, 1
+# An API that names no camera detector: HOG on the 640x480 frame enlarged to 1152x864, upsample 0.
+FALLBACK_SENT = ("hog", 1152, 0)
 LABEL = r"(Female|Male) (\d{1,2}%|> 99%)"  # never "100%"
 
 
@@ -59,13 +63,18 @@ def camera_frame() -> Image.Image:
     return frame
 
 
-def sent_frame(frame: Image.Image) -> Image.Image:
-    """The camera frame as the page sends it: enlarged to camera.js FRAME_WIDTH."""
-    return frame.resize((SENT_WIDTH, SENT_WIDTH * frame.height // frame.width), Image.BILINEAR)
+def sent_frame(frame: Image.Image, width: int = SENT_WIDTH) -> Image.Image:
+    """The camera frame as the page sends it, `width` wide."""
+    return frame if frame.width == width else frame.resize((width, width * frame.height // frame.width), Image.BILINEAR)
 
 
-def api_faces(url: str, data: bytes, upsample: int) -> list[dict]:
-    response = httpx.post(f"{url}/v1/faces", params={"upsample": upsample}, content=data,
+def camera_detector(url: str) -> str:
+    return httpx.get(f"{url}/v1/model").json()["detectors"]["camera"]
+
+
+def api_faces(url: str, data: bytes, upsample: int, detector: str | None = None) -> list[dict]:
+    params = {"upsample": upsample} | ({"detector": detector} if detector else {})
+    response = httpx.post(f"{url}/v1/faces", params=params, content=data,
                           headers={"Content-Type": "image/jpeg"}, timeout=60)
     response.raise_for_status()
     return response.json()["faces"]
@@ -179,7 +188,8 @@ def wait_for_boxes(page, count: int, mirrored: bool | None = None) -> list[dict]
 
 def test_camera_boxes_follow_faces_mirrored_and_not(server, page):
     frame = camera_frame()
-    expected = api_faces(server, encode(sent_frame(frame), quality=90), upsample=0)
+    detector = camera_detector(server)
+    expected = api_faces(server, encode(sent_frame(frame), quality=90), upsample=SENT_UPSAMPLE, detector=detector)
     assert len(expected) == 2, "the API itself must find both faces in the test frame"
     in_flight, most_in_flight, sent = set(), [0], []
 
@@ -193,7 +203,8 @@ def test_camera_boxes_follow_faces_mirrored_and_not(server, page):
     for done in ("requestfinished", "requestfailed"):
         page.on(done, lambda request: in_flight.discard(request))
     page.goto(f"{server}/")
-    assert page.input_value("#upsample-camera") == "0"
+    wait_until(page, "(name) => document.querySelector('#camera-detector').value === name", detector)
+    assert page.input_value("#upsample-camera") == ""  # automatic: the camera detector's own step
     page.get_by_role("button", name="Start camera").click()
     wait_for_boxes(page, 2, mirrored=True)
     wait_until(page, "parseFloat(document.querySelector('#fps').textContent) > 0")
@@ -228,11 +239,12 @@ def test_camera_boxes_follow_faces_mirrored_and_not(server, page):
         assert shown_as < 8 and shown_other > 25, (shown_as, shown_other)  # also: not too dark or bright
     assert page.text_content("#face-count") == "2"
     assert re.fullmatch(r"\d+ ms", page.text_content("#latency"))
-    # backpressure: frames go one at a time, as JPEGs enlarged to SENT_WIDTH, with upsample 0
+    # backpressure: frames go one at a time, as JPEGs SENT_WIDTH wide, to the camera detector at SENT_UPSAMPLE
     assert len(sent) >= 3 and most_in_flight[0] == 1
     for url, content_type in sent:
-        assert "upsample=0" in url and "detector=hog" in url and content_type == "image/jpeg"
-    assert page.get_attribute("#overlay", "data-image-size") == "1152x864"  # what the API received
+        assert f"upsample={SENT_UPSAMPLE}" in url and f"detector={detector}" in url and content_type == "image/jpeg"
+    assert page.get_attribute("#overlay", "data-image-size") == "640x480"  # what the API received
+    assert page.text_content("#detector-used") == f"{detector}, 640 px, upsample {SENT_UPSAMPLE}"
     page.screenshot(path=ARTIFACTS / "camera-page.png", full_page=True)
 
     page.get_by_role("button", name="Stop camera").click()
@@ -326,7 +338,8 @@ def test_settings_are_remembered(server, page):
     page.goto(f"{server}/")
     assert page.text_content("#api-in-use") == f"Using {server} (this page's own server)."
     page.get_by_text("Settings").click()
-    page.get_by_label("Face detector").select_option("cnn")
+    page.get_by_label("Face detector, photos").select_option("cnn")
+    page.get_by_label("Face detector, camera").select_option("hog")
     page.get_by_label("Upsample, camera").select_option("2")  # a step this page's API offers
     page.get_by_label("API address").fill("https://faces.example.test/Prod/")
     page.get_by_role("button", name="Save").click()
@@ -334,6 +347,7 @@ def test_settings_are_remembered(server, page):
     assert page.input_value("#api-base") == "https://faces.example.test/Prod"
     assert page.text_content("#api-in-use") == "Using https://faces.example.test/Prod (saved in this browser)."
     assert page.input_value("#detector") == "cnn" and page.input_value("#upsample-camera") == "2"
+    assert page.input_value("#camera-detector") == "hog"
     page.goto(f"{server}/?api=http://127.0.0.1:9")
     assert page.text_content("#api-in-use") == "Using http://127.0.0.1:9 (set by ?api= in the page address)."
 
@@ -414,13 +428,23 @@ def image_box(drawn: dict, factor: float) -> Box:
 
 def test_camera_finds_a_group_of_small_faces(group_browser, group_frame, server):
     frame, faces = group_frame
+    detector = camera_detector(server)
     context = group_browser.new_context(viewport={"width": 900, "height": 1000}, device_scale_factor=SCALE)
     try:
         page = context.new_page()
+        sent = []
+        page.on("request", lambda request: sent.append(request.url) if "/v1/faces" in request.url else None)
         page.goto(f"{server}/")
+        wait_until(page, "(name) => document.querySelector('#camera-detector').value === name", detector)
+        assert page.text_content("#camera-detector-hint") == (
+            f"The camera sends {SENT_WIDTH} px wide frames to {detector} at upsample {SENT_UPSAMPLE} "
+            "(the API's detector for the camera).")
         page.get_by_role("button", name="Start camera").click()
         boxes = wait_for_boxes(page, 5, mirrored=True)
-        assert page.get_attribute("#overlay", "data-image-size") == "1152x864"
+        # the camera's own 640 px frames, not enlarged, to the API's camera detector at upsample 1
+        assert page.get_attribute("#overlay", "data-image-size") == f"{SENT_WIDTH}x480"
+        assert sent and all(f"detector={detector}&upsample={SENT_UPSAMPLE}" in url for url in sent), sent
+        assert page.text_content("#detector-used") == f"{detector}, {SENT_WIDTH} px, upsample {SENT_UPSAMPLE}"
         # each face of the frame has its own drawn box on it
         found = [image_box(b, 640 / SENT_WIDTH) for b in boxes]
         assert matched(faces, found) == 5, (faces, found)
@@ -777,14 +801,15 @@ def sure_twice_in(now: dict[str, dict], before: dict[str, dict]) -> dict[str, st
 
 
 def api_only_fps(url: str, frames: list[Image.Image], seconds: float) -> float:
-    """Answers per second for the scene's frames, sent as the page sends them (enlarged to
-    SENT_WIDTH, JPEG quality 85, one at a time) by a plain client: the page's baseline."""
+    """Answers per second for the scene's frames, sent as the page sends them (SENT_WIDTH wide,
+    JPEG quality 85, one at a time, to the camera detector) by a plain client: the page's baseline."""
     bodies = [encode(sent_frame(frame), quality=85) for frame in frames[::8]]
+    params = {"upsample": SENT_UPSAMPLE, "detector": camera_detector(url)}
     answered = 0
     with httpx.Client(timeout=60) as client:
         start = time.perf_counter()
         while time.perf_counter() - start < seconds:
-            response = client.post(f"{url}/v1/faces", params={"upsample": 0, "detector": "hog"},
+            response = client.post(f"{url}/v1/faces", params=params,
                                    content=bodies[answered % len(bodies)], headers={"Content-Type": "image/jpeg"})
             response.raise_for_status()
             answered += 1
@@ -948,7 +973,7 @@ def answer_leftmost_face_unsure(page) -> None:
 
 def test_camera_draws_an_uncertain_face_as_uncertain(server, page):
     frame = sent_frame(camera_frame())
-    unsure = leftmost(api_faces(server, encode(frame, quality=85), upsample=0))
+    unsure = leftmost(api_faces(server, encode(frame, quality=85), upsample=SENT_UPSAMPLE, detector=camera_detector(server)))
     answer_leftmost_face_unsure(page)
     page.goto(f"{server}/")
     page.get_by_role("button", name="Start camera").click()
@@ -997,29 +1022,55 @@ def test_detector_choices_come_from_the_api(server, page):
     page.goto(f"{server}/")
     wait_until(page, "(names) => [...document.querySelectorAll('#detector option')].map((o) => o.value).join() === names.join()",
                list(offered["choices"]))
-    assert page.input_value("#detector") == "hog"  # the camera's default, offered by this API
+    # photos: the API's default for uploads; the camera: the API's camera detector
+    assert page.input_value("#detector") == offered["default"] and page.input_value("#camera-detector") == offered["camera"]
+    assert offered["default"] != offered["camera"]  # else this test could not tell them apart
     page.get_by_text("Settings").click()
-    page.get_by_label("Face detector").select_option("cnn")
+    page.get_by_label("Face detector, photos").select_option("cnn")
     assert page.text_content("#detector-hint") == offered["choices"]["cnn"]
+    assert page.input_value("#camera-detector") == offered["camera"]  # the photos' choice is not the camera's
 
-    # an older API that does not list its detectors: the page's own list
+    # an older API that does not list its detectors: the page's own list, HOG for the camera
     page.route("**/v1/model", lambda route: route.fulfill(json={"name": "gender", "version": "1.0.0"}))
+    page.evaluate("localStorage.clear()")
     page.reload()
     page.wait_for_load_state("networkidle")
-    options = page.eval_on_selector_all("#detector option", "(all) => all.map((o) => o.value)")
-    assert options == ["hog", "cnn"] and page.is_hidden("#detector-hint")
+    for control in ("#detector", "#camera-detector"):
+        assert page.eval_on_selector_all(f"{control} option", "(all) => all.map((o) => o.value)") == ["hog", "cnn"]
+        assert page.input_value(control) == "hog"
+    assert page.is_hidden("#detector-hint")
+    assert page.text_content("#camera-detector-hint") == (
+        "The camera sends 1152 px wide frames to hog at upsample 0 (this API names no detector for the camera).")
 
 
-def upsample_steps(page, control: str) -> list[int]:
-    return page.eval_on_selector_all(f"#{control} option", "(all) => all.map((o) => Number(o.value))")
+def test_camera_without_a_camera_detector_from_the_api_sends_hog_frames(server, page):
+    """An API whose /v1/model lists detectors but names none for the camera: HOG's enlarged frames."""
+    model = httpx.get(f"{server}/v1/model").json()
+    del model["detectors"]["camera"]
+    page.route("**/v1/model", lambda route: route.fulfill(json=model))
+    sent = []
+    page.on("request", lambda request: sent.append(request.url) if "/v1/faces" in request.url else None)
+    page.goto(f"{server}/")
+    wait_until(page, "() => document.querySelector('#camera-detector-hint').textContent.includes('names no detector')")
+    page.get_by_role("button", name="Start camera").click()
+    wait_for_boxes(page, 2)
+    detector, width, upsample = FALLBACK_SENT
+    assert page.get_attribute("#overlay", "data-image-size") == f"{width}x{width * 3 // 4}"
+    assert sent and all(f"detector={detector}&upsample={upsample}" in url for url in sent), sent
+
+
+def upsample_steps(page, control: str) -> list[int | None]:
+    """The steps offered; None: "automatic"."""
+    return page.eval_on_selector_all(f"#{control} option", "(all) => all.map((o) => o.value === '' ? null : Number(o.value))")
 
 
 def test_upsample_steps_come_from_the_api(server, page):
     offered = httpx.get(f"{server}/v1/model").json()["parameters"]["upsample"]
     page.goto(f"{server}/")
     wait_until(page, "(step) => document.querySelector('#upsample-photo').value === step", str(offered["default"]))
-    for control in ("upsample-camera", "upsample-photo"):
-        assert upsample_steps(page, control) == list(range(offered["minimum"], offered["maximum"] + 1))
+    steps = list(range(offered["minimum"], offered["maximum"] + 1))
+    assert upsample_steps(page, "upsample-photo") == steps and upsample_steps(page, "upsample-camera") == [None, *steps]
+    assert page.text_content("#upsample-camera option") == f"automatic: {SENT_UPSAMPLE}"
     sent = []
     page.on("request", lambda request: sent.append(request.url) if "/v1/faces" in request.url else None)
     for chosen, name in ((None, "default.jpg"), ("2", "two.jpg")):
@@ -1030,21 +1081,23 @@ def test_upsample_steps_come_from_the_api(server, page):
         assert wait_for_state(page, "photo-faces", "no-faces", "api-error").startswith(("Found", "No faces"))
     assert "upsample" not in sent[0] and "upsample=2" in sent[1]  # not chosen: the API's default
 
-    # an API with other steps: the page offers those, its saved step giving way to the fastest
+    # an API with other steps: the page offers those; automatic for the camera (this API names
+    # no camera detector: HOG's step 0, brought within the API's range)
     other = {"minimum": 1, "maximum": 4, "default": 3}
     page.route("**/v1/model", lambda route: route.fulfill(json={"name": "gender", "version": "1.0.0", "parameters": {"upsample": other}}))
     page.evaluate("localStorage.clear()")
     page.reload()
     wait_until(page, "() => document.querySelector('#upsample-photo').value === '3'")
-    assert upsample_steps(page, "upsample-camera") == upsample_steps(page, "upsample-photo") == [1, 2, 3, 4]
-    assert page.input_value("#upsample-camera") == "1"
+    assert upsample_steps(page, "upsample-camera") == [None, 1, 2, 3, 4] and upsample_steps(page, "upsample-photo") == [1, 2, 3, 4]
+    assert page.input_value("#upsample-camera") == "" and page.text_content("#upsample-camera option") == "automatic: 1"
 
-    # an older API that states no steps: only the step in use (the camera's own; none for photos)
+    # an older API that states no steps: only the step in use (the camera's automatic; none for photos)
     page.unroute("**/v1/model")
     page.route("**/v1/model", lambda route: route.fulfill(json={"name": "gender", "version": "1.0.0"}))
     page.reload()
     page.wait_for_load_state("networkidle")
-    assert upsample_steps(page, "upsample-camera") == [0] and upsample_steps(page, "upsample-photo") == []
+    assert upsample_steps(page, "upsample-camera") == [None] and upsample_steps(page, "upsample-photo") == []
+    assert page.text_content("#upsample-camera option") == "automatic: 0"
 
 
 def test_no_missing_files_and_no_zero_frame_rate(server, page):
