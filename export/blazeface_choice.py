@@ -34,6 +34,7 @@ from export.shared_data import SHARED_DATA
 from export.detector_boxes import training_photos
 from function.blazeface import BlazeFace, Hit, blend, points_box
 from function.boxes import Box, iou
+from function.detection import DetectOptions
 from function.detectors import BLAZEFACE
 
 WHOLE_THRESHOLDS = (0.5, 0.6, 0.65, 0.7, 0.75)
@@ -51,11 +52,8 @@ def frames(count: int, size: tuple[int, int], faces: int, widths: tuple[int, int
 
 
 def tagged_hits(detector: BlazeFace, image) -> list[Hit]:
-    """Every look's faces at the lowest thresholds."""
-    lowest = min(TILED_THRESHOLDS)
-    return [Hit(points, score, model is detector.whole)
-            for model, window, _ in detector.looks(*image.size, UPSAMPLE)
-            for points, score in model.look(image, window, lowest)]
+    """Every look's faces at the lowest thresholds, as served (the image at its own size)."""
+    return detector.hits(image, DetectOptions(UPSAMPLE, max(image.size)), min(TILED_THRESHOLDS))
 
 
 def kept_faces(hits: list[Hit], whole_min: float, tiled_min: float) -> list[Hit]:

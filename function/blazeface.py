@@ -101,9 +101,13 @@ class Model:
     def look(self, image: Image.Image, window: Window, min_score: float) -> list[tuple[np.ndarray, float]]:
         """Faces in the window scoring at least min_score, each as points in the image's pixels
         (box centre, box size, then six landmarks), without those an inner edge of the window cuts."""
-        session, side, anchors = self.load()
+        side = self.load()[1]
         region = (round(window.left), round(window.top), round(window.left + window.side), round(window.top + window.side))
-        square = image.crop(region).resize((side, side), Image.BILINEAR, reducing_gap=2.0)
+        return self.find(image.crop(region).resize((side, side), Image.BILINEAR, reducing_gap=2.0), window, min_score)
+
+    def find(self, square: Image.Image, window: Window, min_score: float) -> list[tuple[np.ndarray, float]]:
+        """look() on `square`, the window already cut and resized to the model's input."""
+        session, side, anchors = self.load()
         pixels = np.asarray(square, np.float32).transpose(2, 0, 1)[None] / 127.5 - 1
         regressors, logits = session.run(None, {session.get_inputs()[0].name: pixels})
         scores = 1 / (1 + np.exp(-np.clip(logits[0, :, 0], -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)))
@@ -186,21 +190,42 @@ class BlazeFace:
         seen = self.whole.look(image, window, min_score)
         return max((score for found, score in seen if iou(box, points_box(found)) > SAME_FACE_IOU), default=0.0)
 
-    def hits(self, image: Image.Image, options: DetectOptions) -> list[Hit]:
-        """Every look's faces, in the image's pixels, before blending. The looks are planned on
-        the image downscaled to max_side, and each is cut from the image itself and resized
-        once to the model's input: the same view, without downscaling the whole image first."""
+    def hits(self, image: Image.Image, options: DetectOptions, min_score: float | None = None) -> list[Hit]:
+        """Every look's faces, in the image's pixels, before blending, scoring at least min_score
+        (by default each model's threshold). The looks are planned on the image downscaled to
+        max_side; each level of them (the whole image, each size of tile) is cut from one copy
+        of the image itself, resized once so that the level's windows are the model's input:
+        one resize per level, not one per look (most of a look's time besides the model's)."""
         width, height = image.size
         scale = min(1.0, options.max_side / max(width, height))
         planned = self.looks(max(1, round(width * scale)), max(1, round(height * scale)), options.upsample)
-        looks = [(model, Window(w.left / scale, w.top / scale, w.side / scale, w.inner), score) for model, w, score in planned]
-        found = detection_pool(options.threads).map(lambda look: look[0].look(image, *look[1:]), looks)
-        return [Hit(points, score, model is self.whole) for (model, _, _), hits in zip(looks, found) for points, score in hits]
+        pool = detection_pool(options.threads)
+        levels = list(dict.fromkeys((model, window.side) for model, window, _ in planned))
+        copies = dict(zip(levels, pool.map(lambda level: _level_copy(image, scale, *level), levels)))
+
+        def look(model: Model, window: Window, threshold: float) -> list[tuple[np.ndarray, float]]:
+            copy, factor = copies[model, window.side]
+            side = model.load()[1]
+            left, top = round(window.left * side / window.side), round(window.top * side / window.side)
+            square = copy.crop((left, top, left + side, top + side))
+            return model.find(square, Window(left / factor, top / factor, side / factor, window.inner),
+                              threshold if min_score is None else min_score)
+
+        found = pool.map(lambda planned_look: look(*planned_look), planned)
+        return [Hit(points, score, model is self.whole) for (model, _, _), hits in zip(planned, found) for points, score in hits]
 
     def _detection(self, points: np.ndarray, score: float, width: int, height: int) -> Detection:
         box = self.mapping.box(points)
         landmarks = tuple((round(x), round(y)) for x, y in points[2:])
         return Detection(box.clipped(width, height), score, landmarks)
+
+
+def _level_copy(image: Image.Image, scale: float, model: Model, planned_side: float) -> tuple[Image.Image, float]:
+    """The image resized so that a window of planned_side (in the pixels of the image downscaled
+    by `scale`) is the model's input, and the copy's pixels per image pixel."""
+    factor = model.load()[1] / planned_side * scale
+    size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
+    return image.resize(size, Image.BILINEAR, reducing_gap=2.0), factor
 
 
 def _cut_by_edge(points: np.ndarray, window: Window) -> bool:

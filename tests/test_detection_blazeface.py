@@ -14,7 +14,7 @@ from bench.detectors import face_free
 from bench.scenes import background, crowd, face_photos, matched
 from conftest import FACE_PHOTOS, NO_FACE_PHOTO, encode
 from export.detector_boxes import fit_landmarks
-from function.blazeface import MODELS_DIR, blend, points_box, tiles
+from function.blazeface import MODELS_DIR, Hit, blend, points_box, tiles
 from function.boxes import IDENTITY, Box, LandmarkMap, iou, map_box
 from function.detection import DetectOptions
 from function.detectors import BLAZEFACE, REGISTRY, detect, detect_faces, reference_boxes
@@ -105,6 +105,33 @@ def test_finds_the_camera_group_of_small_faces():
     assert not any(face.whole for face in blend(BLAZEFACE.hits(scene.image, options)))
     found = detect_faces(scene.image, "blazeface", 1, 1600)
     assert matched(scene.faces, found, 0.5) == len(found) == 5
+
+
+def test_each_level_of_looks_is_resized_once(monkeypatch):
+    """A 12 MP photo's twenty looks (the whole image, fifteen tiles, four tiles twice as big)
+    come from three resized copies of the photo."""
+    photo = background((4032, 3024), random.Random(0))
+    options = DetectOptions(upsample=1, max_side=1600)
+    looks = BLAZEFACE.looks(1600, 1200, options.upsample)
+    resized = []
+    original = Image.Image.resize
+    monkeypatch.setattr(Image.Image, "resize", lambda image, size, *args, **kwargs: resized.append(size) or original(image, size, *args, **kwargs))
+    BLAZEFACE.hits(photo, options)
+    assert len(looks) == 20 and len(resized) == len({window.side for _, window, _ in looks}) == 3
+
+
+def test_looks_cut_from_a_level_copy_find_what_each_window_resized_finds():
+    """The level copies' windows map back to the image's pixels: the camera group's faces, as
+    each window cut from the frame and resized on its own (Model.look) finds them."""
+    scene = crowd("group", (640, 480), face_photos(FACE_PHOTOS), GROUP_WIDTHS, random.Random(14), GROUP_CENTRES)
+    options = DetectOptions(upsample=1, max_side=1600)
+    served = blend(BLAZEFACE.hits(scene.image, options))
+    alone = blend([Hit(points, score, model is BLAZEFACE.whole) for model, window, min_score in BLAZEFACE.looks(640, 480, 1)
+                   for points, score in model.look(scene.image, window, min_score)])
+    assert len(served) == len(alone) == 5
+    for face in served:
+        twin = max(alone, key=lambda other: iou(points_box(face.points), points_box(other.points)))
+        assert iou(points_box(face.points), points_box(twin.points)) >= 0.9 and abs(face.score - twin.score) < 0.05
 
 
 def test_boxes_are_in_the_original_pixels_when_downscaled():
