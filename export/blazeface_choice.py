@@ -4,7 +4,7 @@ them (never on ../shared/data/external, which is for measuring only).
     python -m export.blazeface_choice [--frames 40] [--photos 300] [--data ../shared/data]
 
 Faces are looked for once per image at the lowest threshold; each row then keeps the
-short-range model's faces (whole image) and the full-range model's (tiles) at its own
+short-range model's faces (whole image) and the full-range model's (its levels) at its own
 threshold. Per row: faces found in camera frames composed from LFW training photos (640x480,
 five faces of 36-52 px, a webcam's view of a group two to three metres away, upsample 1),
 boxes there on no face, faces found in 1600x1200 photos of six faces of 40-200 px (upsample 1),

@@ -8,7 +8,7 @@ from typing import Literal, NamedTuple
 from PIL import Image
 
 from function import faces
-from function.blazeface import BlazeFace, Model
+from function.blazeface import FULL_RANGE_SIDE, SHORT_RANGE_SIDE, BlazeFace, Model
 from function.boxes import Box, LandmarkMap
 from function.detection import DetectOptions, Detection, FaceDetector, Fallback
 
@@ -36,8 +36,8 @@ BLAZEFACE = BlazeFace(
     "(one core); finds turned, tilted and blurred faces too (99.8% of FairFace's everyday photos); upsample 0 looks "
     "for faces of ~1/7 of the photo's longer side and more, each upsample from 1 on for faces half as small "
     "(40 px of a 1600 px photo at 1); boxes moved to where HOG would draw them",
-    Model("blazeface-short-range.onnx"),
-    Model("blazeface-full-range.onnx"),
+    Model("blazeface-short-range.onnx", SHORT_RANGE_SIDE),
+    Model("blazeface-full-range.onnx", FULL_RANGE_SIDE),
     whole_min_score=0.65,
     tiled_min_score=0.6,
     close_up_min_score=0.5,
