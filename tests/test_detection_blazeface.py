@@ -109,15 +109,15 @@ def test_finds_the_camera_group_of_small_faces():
 
 
 def test_a_12_mp_photo_is_three_runs_of_the_models(monkeypatch):
-    """The whole image, then the full-range model at two levels: one resize and one run each,
-    where tiles took twenty."""
+    """The full-range model at two levels, then the short-range one on the whole image: one run
+    each, where tiles took twenty, on copies resized each from the one before."""
     photo = background((4032, 3024), random.Random(0))
     resized, runs = [], []
     resize, run = Image.Image.resize, ort.InferenceSession.run
-    monkeypatch.setattr(Image.Image, "resize", lambda image, size, *args, **kwargs: resized.append(size) or resize(image, size, *args, **kwargs))
+    monkeypatch.setattr(Image.Image, "resize", lambda image, size, *args, **kwargs: resized.append((image.size, size)) or resize(image, size, *args, **kwargs))
     monkeypatch.setattr(ort.InferenceSession, "run", lambda session, *args, **kwargs: runs.append(args) or run(session, *args, **kwargs))
     assert BLAZEFACE.hits(photo, DetectOptions(upsample=1, max_side=1600)) == []
-    assert resized == [(128, 96), (640, 480), (320, 240)] and len(runs) == 3
+    assert resized == [((4032, 3024), (640, 480)), ((640, 480), (320, 240)), ((320, 240), (128, 96))] and len(runs) == 3
 
 
 def test_levels_find_what_tiles_of_them_found():
