@@ -99,12 +99,12 @@ class Model:
                         found.append((points, score))
         return found
 
-    def look(self, image: Image.Image, window: Window, min_score: float) -> list[tuple[np.ndarray, float]]:
-        """Faces in a square of the image resized to the model's own square, in the image's pixels."""
+    def look(self, image: Image.Image, window: Window, side: int, min_score: float) -> list[tuple[np.ndarray, float]]:
+        """Faces in a square of the image resized to `side`, in the image's pixels."""
         region = (round(window.left), round(window.top), round(window.left + window.side), round(window.top + window.side))
-        found = self.find(image.crop(region).resize((self.side, self.side), Image.BILINEAR, reducing_gap=2.0), min_score)
+        found = self.find(image.crop(region).resize((side, side), Image.BILINEAR, reducing_gap=2.0), min_score)
         for points, _ in found:
-            points *= window.side / self.side
+            points *= window.side / side
             points[[0, *range(2, len(points))]] += (window.left, window.top)
         return found
 
@@ -177,9 +177,9 @@ class BlazeFace:
     overlapped by that much) as large as the whole-image look's smallest. Boxes from every look
     are blended as MediaPipe does. A face no whole-image look found and the full-range model
     scored below `close_up_below` is kept only if the short-range model, looking at a square of
-    `close_up_span` times its box around it, scores it at least `close_up_min_score`: the
-    full-range model boxes some textures no face is in, scoring them low. Boxes are moved to
-    HOG's geometry by `mapping`."""
+    `close_up_span` times its box around it (resized to `close_up_side`), scores it at least
+    `close_up_min_score`: the full-range model boxes some textures no face is in, scoring them
+    low. Boxes are moved to HOG's geometry by `mapping`."""
 
     description: str
     whole: Model
@@ -190,6 +190,7 @@ class BlazeFace:
     close_up_below: float
     mapping: LandmarkMap
     close_up_span: float = 3.0
+    close_up_side: int = 64  # px: the close-up's input (a quarter of the model's 128 px square's cost)
     tile_overlap: float = 0.25
     tile_min_face: int = FULL_RANGE_MIN_FACE  # px in the full-range input: sets the tile side
 
@@ -225,7 +226,7 @@ class BlazeFace:
         box = points_box(points)
         side = self.close_up_span * max(points[1])
         window = Window(points[0][0] - side / 2, points[0][1] - side / 2, side)
-        seen = self.whole.look(image, window, min_score)
+        seen = self.whole.look(image, window, self.close_up_side, min_score)
         return max((score for found, score in seen if iou(box, points_box(found)) > SAME_FACE_IOU), default=0.0)
 
     def hits(self, image: Image.Image, options: DetectOptions, min_score: float | None = None) -> list[Hit]:
