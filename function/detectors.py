@@ -33,7 +33,7 @@ BLAZEFACE_TO_HOG = LandmarkMap((
 # more skip it changed nothing there (the false box scored 0.65); from 0.8 they do: 2.0 close-ups
 # per camera frame instead of 4.6, 1.2 per 1600 px photo instead of 4.7.
 BLAZEFACE = BlazeFace(
-    "MediaPipe's BlazeFace on onnxruntime: ~0.1x HOG's time for a 480 px photo, ~0.2x for a phone photo "
+    "MediaPipe's BlazeFace on onnxruntime: ~0.1x HOG's time for a 480 px photo and for a phone photo "
     "(one core); finds turned, tilted and blurred faces too (99.8% of FairFace's everyday photos); upsample 0 looks "
     "for faces of ~1/7 of the photo's longer side and more, each upsample from 1 on for faces half as small "
     "(40 px of a 1600 px photo at 1); boxes moved to where HOG would draw them",
