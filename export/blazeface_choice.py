@@ -4,7 +4,7 @@ them (never on ../shared/data/external, which is for measuring only).
     python -m export.blazeface_choice [--frames 40] [--photos 300] [--data ../shared/data]
 
 Faces are looked for once per image at the lowest threshold; each row then keeps the
-short-range model's faces (whole image) and the full-range model's (tiles) at its own
+short-range model's faces (whole image) and the full-range model's (its levels) at its own
 threshold. Per row: faces found in camera frames composed from LFW training photos (640x480,
 five faces of 36-52 px, a webcam's view of a group two to three metres away, upsample 1),
 boxes there on no face, faces found in 1600x1200 photos of six faces of 40-200 px (upsample 1),
@@ -34,6 +34,7 @@ from export.shared_data import SHARED_DATA
 from export.detector_boxes import training_photos
 from function.blazeface import BlazeFace, Hit, blend, points_box
 from function.boxes import Box, iou
+from function.detection import DetectOptions
 from function.detectors import BLAZEFACE
 
 WHOLE_THRESHOLDS = (0.5, 0.6, 0.65, 0.7, 0.75)
@@ -51,11 +52,8 @@ def frames(count: int, size: tuple[int, int], faces: int, widths: tuple[int, int
 
 
 def tagged_hits(detector: BlazeFace, image) -> list[Hit]:
-    """Every look's faces at the lowest thresholds."""
-    lowest = min(TILED_THRESHOLDS)
-    return [Hit(points, score, model is detector.whole)
-            for model, window, _ in detector.looks(*image.size, UPSAMPLE)
-            for points, score in model.look(image, window, lowest)]
+    """Every look's faces at the lowest thresholds, as served (the image at its own size)."""
+    return detector.hits(image, DetectOptions(UPSAMPLE, max(image.size)), min(TILED_THRESHOLDS))
 
 
 def kept_faces(hits: list[Hit], whole_min: float, tiled_min: float) -> list[Hit]:

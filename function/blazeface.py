@@ -1,13 +1,15 @@
 """MediaPipe's BlazeFace (converted to ONNX by export/blazeface_onnx.py) on onnxruntime, a few
-ms per look on one core: the short-range model on the whole image, the full-range model on
-overlapping tiles for small faces, a face only a tile found kept only if the short-range model
-sees it too in a close-up; its boxes moved to HOG's geometry from its box and landmarks."""
+ms per look on one core: the short-range model on the whole image, the full-range model on the
+image enlarged level by level for small faces, a face only the full-range model found kept only
+if the short-range model sees it too in a close-up; its boxes moved to HOG's geometry from its
+box and landmarks."""
 
 from __future__ import annotations
 
 import math
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,20 +21,27 @@ from function.boxes import Box, LandmarkMap, containment, iou
 from function.detection import DetectOptions, Detection, detection_pool
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-# MediaPipe's SSD anchors: per model input side, the stride of each of its feature layers.
+# MediaPipe's SSD anchors: per model (by the side of the square it was made for), the stride of
+# each of its feature layers.
 ANCHOR_STRIDES = {128: (8, 16, 16, 16), 192: (4,)}
+INPUT_MULTIPLE = 32  # the models' deepest stride: an input's sides are multiples of it (black beyond the image)
+# A run's memory grows with its input (~100 bytes a pixel): a larger resized image is looked at
+# in blocks of at most MAX_INPUT_SIDE, overlapping by more than the largest face a level must
+# see whole (BlazeFace.tile_overlap of the 192 px square: 48 px).
+MAX_INPUT_SIDE = 1024
+BLOCK_OVERLAP = 128
 RAW_SCORE_LIMIT = 80.0  # logits are clipped (MediaPipe: 100; 80 keeps exp() inside float32)
 SAME_FACE_IOU = 0.3  # MediaPipe's suppression threshold: boxes over it are one face, blended
 
 
-def anchor_centres(side: int) -> np.ndarray:
-    """(x, y) of each anchor, in [0, 1] of the input, in the model's output order."""
-    strides = ANCHOR_STRIDES[side]
+@lru_cache(maxsize=64)
+def anchor_centres(height: int, width: int, strides: tuple[int, ...]) -> np.ndarray:
+    """(x, y) of each anchor of an input of this size, in its pixels, in the model's output order."""
     centres = []
     for stride in sorted(set(strides)):
-        grid = side // stride
         per_cell = 1 if len(strides) == 1 else 2 * strides.count(stride)
-        centres += [((x + 0.5) / grid, (y + 0.5) / grid) for y in range(grid) for x in range(grid) for _ in range(per_cell)]
+        centres += [((x + 0.5) * stride, (y + 0.5) * stride)
+                    for y in range(height // stride) for x in range(width // stride) for _ in range(per_cell)]
     return np.array(centres, np.float32)
 
 
@@ -47,74 +56,102 @@ class Hit(NamedTuple):
 
 @dataclass(frozen=True)
 class Window:
-    """A square of the image, in its pixels, looked at as the model's whole input (beyond the
-    image: black, as MediaPipe letterboxes). `inner` edges cut through the image."""
+    """A square of the image, in its pixels (beyond the image: black)."""
 
     left: float
     top: float
     side: float
-    inner: tuple[bool, bool, bool, bool] = (False, False, False, False)  # left, top, right, bottom
-
-
-def tiles(width: int, height: int, side: float, overlap: float) -> list[Window]:
-    """Squares of `side` covering the image, neighbours overlapping by at least `overlap` of
-    their side; a square at least as long as the image is the whole image, letterboxed."""
-    if side >= max(width, height):
-        longer = max(width, height)
-        return [Window((width - longer) / 2, (height - longer) / 2, longer)]
-    return [
-        Window(left, top, side, (left > 0, top > 0, left + side < width, top + side < height))
-        for top in _starts(height, side, overlap)
-        for left in _starts(width, side, overlap)
-    ]
-
-
-def _starts(length: int, side: float, overlap: float) -> list[float]:
-    """Starts of squares of `side` covering [0, length), evenly spread, overlapping by at least `overlap` of a side."""
-    if side >= length:
-        return [(length - side) / 2]
-    count = math.ceil((length - overlap * side) / (side * (1 - overlap)))
-    step = (length - side) / max(1, count - 1)
-    return [i * step for i in range(count)]
 
 
 class Model:
-    """One BlazeFace ONNX file, loaded on first use; onnxruntime runs one session on many threads at once."""
+    """One BlazeFace ONNX file, made for a square input of `side` and taking any input whose
+    sides are multiples of INPUT_MULTIPLE, loaded on first use; onnxruntime runs one session on
+    many threads at once."""
 
-    def __init__(self, file_name: str):
+    def __init__(self, file_name: str, side: int):
         self.file_name = file_name
-        self._loaded: tuple[ort.InferenceSession, int, np.ndarray] | None = None
+        self.side = side
+        self._session: ort.InferenceSession | None = None
         self._lock = threading.Lock()
 
-    def load(self) -> tuple[ort.InferenceSession, int, np.ndarray]:
-        if self._loaded is None:
+    def load(self) -> ort.InferenceSession:
+        if self._session is None:
             with self._lock:
-                if self._loaded is None:
+                if self._session is None:
                     options = ort.SessionOptions()
                     options.intra_op_num_threads = 1
                     options.inter_op_num_threads = 1
-                    session = ort.InferenceSession(str(MODELS_DIR / self.file_name), options, providers=["CPUExecutionProvider"])
-                    side = session.get_inputs()[0].shape[2]
-                    self._loaded = session, side, anchor_centres(side)
-        return self._loaded
+                    self._session = ort.InferenceSession(str(MODELS_DIR / self.file_name), options, providers=["CPUExecutionProvider"])
+        return self._session
 
-    def look(self, image: Image.Image, window: Window, min_score: float) -> list[tuple[np.ndarray, float]]:
-        """Faces in the window scoring at least min_score, each as points in the image's pixels
-        (box centre, box size, then six landmarks), without those an inner edge of the window cuts."""
-        session, side, anchors = self.load()
+    def scan(self, image: Image.Image, min_score: float) -> list[tuple[np.ndarray, float]]:
+        """Faces in the whole image as the model's input, scoring at least min_score, each as
+        points in its pixels (box centre, box size, then six landmarks)."""
+        width, height = image.size
+        found = []
+        for top in _block_starts(height):
+            for left in _block_starts(width):
+                right, bottom = min(width, left + MAX_INPUT_SIDE), min(height, top + MAX_INPUT_SIDE)
+                inner = (left > 0, top > 0, right < width, bottom < height)
+                for points, score in self.find(image.crop((left, top, right, bottom)), min_score):
+                    if not _cut_by_edge(points, right - left, bottom - top, inner):
+                        points[[0, *range(2, len(points))]] += (left, top)
+                        found.append((points, score))
+        return found
+
+    def look(self, image: Image.Image, window: Window, side: int, min_score: float) -> list[tuple[np.ndarray, float]]:
+        """Faces in a square of the image resized to `side`, in the image's pixels."""
         region = (round(window.left), round(window.top), round(window.left + window.side), round(window.top + window.side))
-        square = image.crop(region).resize((side, side), Image.BILINEAR, reducing_gap=2.0)
-        pixels = np.asarray(square, np.float32).transpose(2, 0, 1)[None] / 127.5 - 1
-        regressors, logits = session.run(None, {session.get_inputs()[0].name: pixels})
+        found = self.find(image.crop(region).resize((side, side), Image.BILINEAR, reducing_gap=2.0), min_score)
+        for points, _ in found:
+            points *= window.side / side
+            points[[0, *range(2, len(points))]] += (window.left, window.top)
+        return found
+
+    def find(self, pixels: Image.Image, min_score: float) -> list[tuple[np.ndarray, float]]:
+        """Faces in `pixels`, the model's input, as points in its pixels."""
+        width, height = (-(-length // INPUT_MULTIPLE) * INPUT_MULTIPLE for length in pixels.size)
+        inputs = np.asarray(pixels.crop((0, 0, width, height)), np.float32).transpose(2, 0, 1)[None] / 127.5 - 1
+        session = self.load()
+        regressors, logits = session.run(None, {session.get_inputs()[0].name: inputs})
         scores = 1 / (1 + np.exp(-np.clip(logits[0, :, 0], -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)))
         keep = np.flatnonzero(scores >= min_score)
-        points = regressors[0, keep].reshape(len(keep), regressors.shape[2] // 2, 2) / side
-        points[:, 0] += anchors[keep]
-        points[:, 2:] += anchors[keep, None]
-        points *= window.side
-        points[:, 0] += (window.left, window.top)
-        points[:, 2:] += (window.left, window.top)
-        return [(p, float(s)) for p, s in zip(points, scores[keep]) if not _cut_by_edge(p, window)]
+        anchors = anchor_centres(height, width, ANCHOR_STRIDES[self.side])[keep]
+        points = regressors[0, keep].reshape(len(keep), regressors.shape[2] // 2, 2)
+        points[:, 0] += anchors
+        points[:, 2:] += anchors[:, None]
+        return [(p, float(s)) for p, s in zip(points, scores[keep])]
+
+
+def _pyramid(image: Image.Image, factors: list[float]) -> list[Image.Image]:
+    """The image resized by each factor, largest first, each smaller copy resized from the one
+    before it: the same antialiased downscale in steps, a fraction of the work of resizing
+    the image itself each time (a 12 MP photo's three looks)."""
+    copies: dict[float, Image.Image] = {}
+    source = image
+    for factor in sorted(set(factors), reverse=True):
+        size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
+        copies[factor] = source.resize(size, Image.BILINEAR, reducing_gap=2.0)
+        if factor < 1:
+            source = copies[factor]
+    return [copies[factor] for factor in factors]
+
+
+def _block_starts(length: int) -> list[int]:
+    """Starts of blocks of at most MAX_INPUT_SIDE covering [0, length), overlapping by BLOCK_OVERLAP or more."""
+    if length <= MAX_INPUT_SIDE:
+        return [0]
+    count = math.ceil((length - BLOCK_OVERLAP) / (MAX_INPUT_SIDE - BLOCK_OVERLAP))
+    return [round(i * (length - MAX_INPUT_SIDE) / (count - 1)) for i in range(count)]
+
+
+def _cut_by_edge(points: np.ndarray, width: int, height: int, inner: tuple[bool, bool, bool, bool]) -> bool:
+    """Whether a face (points in a block's pixels) reaches one of its `inner` edges (left, top,
+    right, bottom: inside the image): it may be only part of a face, which the neighbouring
+    block (they overlap) or the next level sees whole."""
+    (cx, cy), (w, h) = points[0], points[1]
+    reach = (cx - w / 2 <= 0, cy - h / 2 <= 0, cx + w / 2 >= width, cy + h / 2 >= height)
+    return any(edge and out for edge, out in zip(inner, reach))
 
 
 # Measured on LFW faces pasted at known sizes (export/blazeface_choice.py): the full-range
@@ -122,6 +159,7 @@ class Model:
 # more in its 128 px input (14% of it).
 FULL_RANGE_MIN_FACE = 16
 FULL_RANGE_SIDE = 192
+SHORT_RANGE_SIDE = 128
 SHORT_RANGE_MIN_SHARE = 0.14
 # The smallest face asked for at upsample 1 (halved per further upsample): HOG's, whose 80 px
 # window looks at the image doubled. Upsample 0 looks at the whole image only.
@@ -132,13 +170,16 @@ MIN_FACE_AT_UPSAMPLE_1 = 40
 class BlazeFace:
     """MediaPipe's short-range model on the whole image finds faces of SHORT_RANGE_MIN_SHARE of
     its longer side and more (all upsample 0 looks for); from upsample 1 smaller ones, down to
-    the upsample's smallest face, are found by the full-range model on tiles, a level of tiles
-    per doubling of their side, each level seeing whole the faces of up to `tile_overlap` of its
-    side. Boxes from every look are blended as MediaPipe does. A face no whole-image look found
-    and the tiles scored below `close_up_below` is kept only if the short-range model, looking at
-    a square of `close_up_span` times its box around it, scores it at least `close_up_min_score`:
-    the full-range model on tiles boxes some textures no face is in, scoring them low. Boxes are
-    moved to HOG's geometry by `mapping`."""
+    the upsample's smallest face, are found by the full-range model on the whole image enlarged
+    level by level: at a level a "tile" (a square of the image) fills the model's 192 px square,
+    the first level's tile putting the smallest face at `tile_min_face` px, each next level's
+    tile twice as long, until a level sees faces of up to `tile_overlap` of its tile (tiles once
+    overlapped by that much) as large as the whole-image look's smallest. Boxes from every look
+    are blended as MediaPipe does. A face no whole-image look found and the full-range model
+    scored below `close_up_below` is kept only if the short-range model, looking at a square of
+    `close_up_span` times its box around it (resized to `close_up_side`), scores it at least
+    `close_up_min_score`: the full-range model boxes some textures no face is in, scoring them
+    low. Boxes are moved to HOG's geometry by `mapping`."""
 
     description: str
     whole: Model
@@ -149,17 +190,19 @@ class BlazeFace:
     close_up_below: float
     mapping: LandmarkMap
     close_up_span: float = 3.0
+    close_up_side: int = 64  # px: the close-up's input (a quarter of the model's 128 px square's cost)
     tile_overlap: float = 0.25
     tile_min_face: int = FULL_RANGE_MIN_FACE  # px in the full-range input: sets the tile side
 
-    def looks(self, width: int, height: int, upsample: int) -> list[tuple[Model, Window, float]]:
+    def looks(self, width: int, height: int, upsample: int) -> list[tuple[Model, float, float]]:
+        """(model, its input's pixels per image pixel, min score) of each look at an image of this size."""
         longer = max(width, height)
         side = MIN_FACE_AT_UPSAMPLE_1 / 2 ** (upsample - 1) * FULL_RANGE_SIDE / self.tile_min_face
-        found = [(self.whole, window, self.whole_min_score) for window in tiles(width, height, longer, 0)]
+        found = [(self.whole, self.whole.side / longer, self.whole_min_score)]
         if upsample == 0:
             return found
         while True:
-            found += [(self.tiled, window, self.tiled_min_score) for window in tiles(width, height, side, self.tile_overlap)]
+            found.append((self.tiled, self.tiled.side / min(side, longer), self.tiled_min_score))
             if side * self.tile_overlap >= SHORT_RANGE_MIN_SHARE * longer:
                 return found
             side *= 2
@@ -169,7 +212,7 @@ class BlazeFace:
         return [self._detection(face.points, face.score, width, height) for face in self.faces(image, options)]
 
     def faces(self, image: Image.Image, options: DetectOptions) -> list[Hit]:
-        """The blended faces, in the image's pixels, those only tiles found, scoring low, checked in a close-up."""
+        """The blended faces, in the image's pixels, those only the full-range model found, scoring low, checked in a close-up."""
         found = blend(self.hits(image, options))
         passed = detection_pool(options.threads).map(
             lambda face: face.whole or face.score >= self.close_up_below
@@ -183,34 +226,26 @@ class BlazeFace:
         box = points_box(points)
         side = self.close_up_span * max(points[1])
         window = Window(points[0][0] - side / 2, points[0][1] - side / 2, side)
-        seen = self.whole.look(image, window, min_score)
+        seen = self.whole.look(image, window, self.close_up_side, min_score)
         return max((score for found, score in seen if iou(box, points_box(found)) > SAME_FACE_IOU), default=0.0)
 
-    def hits(self, image: Image.Image, options: DetectOptions) -> list[Hit]:
-        """Every look's faces, in the image's pixels, before blending. The looks are planned on
-        the image downscaled to max_side, and each is cut from the image itself and resized
-        once to the model's input: the same view, without downscaling the whole image first."""
+    def hits(self, image: Image.Image, options: DetectOptions, min_score: float | None = None) -> list[Hit]:
+        """Every look's faces, in the image's pixels, before blending, scoring at least min_score
+        (by default each model's threshold). The looks are planned on the image downscaled to
+        max_side; each looks at the image resized to its input."""
         width, height = image.size
         scale = min(1.0, options.max_side / max(width, height))
-        planned = self.looks(max(1, round(width * scale)), max(1, round(height * scale)), options.upsample)
-        looks = [(model, Window(w.left / scale, w.top / scale, w.side / scale, w.inner), score) for model, w, score in planned]
-        found = detection_pool(options.threads).map(lambda look: look[0].look(image, *look[1:]), looks)
-        return [Hit(points, score, model is self.whole) for (model, _, _), hits in zip(looks, found) for points, score in hits]
+        looks = self.looks(max(1, round(width * scale)), max(1, round(height * scale)), options.upsample)
+        inputs = _pyramid(image, [factor * scale for _, factor, _ in looks])
+        found = detection_pool(options.threads).map(
+            lambda look, pixels: look[0].scan(pixels, look[2] if min_score is None else min_score), looks, inputs)
+        return [Hit(points / (pixels.width / width, pixels.height / height), score, model is self.whole)
+                for (model, _, _), pixels, hits in zip(looks, inputs, found) for points, score in hits]
 
     def _detection(self, points: np.ndarray, score: float, width: int, height: int) -> Detection:
         box = self.mapping.box(points)
         landmarks = tuple((round(x), round(y)) for x, y in points[2:])
         return Detection(box.clipped(width, height), score, landmarks)
-
-
-def _cut_by_edge(points: np.ndarray, window: Window) -> bool:
-    """A face reaching an edge of a tile inside the image may be only part of a face: the
-    neighbouring tile (they overlap) or the next level sees it whole."""
-    (cx, cy), (w, h) = points[0], points[1]
-    edges = (window.left, window.top, window.left + window.side, window.top + window.side)
-    box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
-    reach = [box[0] <= edges[0], box[1] <= edges[1], box[2] >= edges[2], box[3] >= edges[3]]
-    return any(inner and out for inner, out in zip(window.inner, reach))
 
 
 def blend(found: list[Hit]) -> list[Hit]:

@@ -77,7 +77,8 @@ class UploadedImage:
         ImageFile.LOAD_TRUNCATED_IMAGES = False
         try:
             image.load()
-            return _to_rgb(ImageOps.exif_transpose(image))
+            ImageOps.exif_transpose(image, in_place=True)
+            return _to_rgb(image)
         except _DECODE_ERRORS:
             raise InvalidImage("The image is corrupt or truncated and cannot be decoded.", code="corrupt_image")
 
@@ -105,4 +106,4 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")

