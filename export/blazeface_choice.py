@@ -41,7 +41,7 @@ WHOLE_THRESHOLDS = (0.5, 0.6, 0.65, 0.7, 0.75)
 TILED_THRESHOLDS = (0.4, 0.5, 0.6, 0.7)
 CLOSE_UP_PAIRS = ((0.65, 0.6), (0.65, 0.5))  # (whole, tiled): the thresholds chosen without the check, and one lower
 CLOSE_UP_THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)  # 0: no check
-SURE_TILED_SCORES = (0.9, 0.85, 0.8, 0.75)  # a face tiles score this high skips the check (rows at close-up 0.5)
+SURE_TILED_SCORES = (0.9, 0.85, 0.8, 0.75)  # a face tiles score this high skips the check (rows at the served close-up threshold)
 UPSAMPLE = 1
 
 
@@ -86,7 +86,7 @@ def close_up_table(detector: BlazeFace, images: dict[str, list], hits: dict[str,
         faces = {name: [kept_faces(h, whole_min, tiled_min) for h in hits[name]] for name in hits}
         scores = {name: [[1.0 if face.whole else detector.close_up_score(image, face.points, min(CLOSE_UP_THRESHOLDS[1:])) for face in found]
                          for image, found in zip(images[name], faces[name])] for name in hits}
-        rows = [(close_up_min, 1.01) for close_up_min in CLOSE_UP_THRESHOLDS] + [(0.5, sure) for sure in SURE_TILED_SCORES]
+        rows = [(close_up_min, 1.01) for close_up_min in CLOSE_UP_THRESHOLDS] + [(BLAZEFACE.close_up_min_score, sure) for sure in SURE_TILED_SCORES]
         for close_up_min, sure in rows:
             boxes = {name: [[points_box(face.points) for face, score in zip(found, image_scores) if face.score >= sure or score >= close_up_min]
                             for found, image_scores in zip(faces[name], scores[name])] for name in hits}
