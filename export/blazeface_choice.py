@@ -43,6 +43,7 @@ CLOSE_UP_PAIRS = ((0.65, 0.6), (0.65, 0.5))  # (whole, tiled): the thresholds ch
 CLOSE_UP_THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)  # 0: no check
 SURE_TILED_SCORES = (0.9, 0.85, 0.8, 0.75)  # a face tiles score this high skips the check (rows at the served close-up threshold)
 UPSAMPLE = 1
+FACE_FREE_SEED = 1  # not the measuring set's generated images (seed 0)
 
 
 def frames(count: int, size: tuple[int, int], faces: int, widths: tuple[int, int], seed: int) -> list:
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         "phone": frames(max(1, args.frames // 4), (1600, 1200), 6, (40, 200), seed=2),
     }
     singles = [bordered(open_rgb(path))[0] if tight else open_rgb(path) for path, tight, _ in training_photos(args.data, args.photos, seed=3)]
-    free = [photo.image for photo in face_free(None)]
+    free = [photo.image for photo in face_free(None, seed=FACE_FREE_SEED)]
     print(f"{len(sets['camera'])} camera frames, {len(sets['phone'])} 1600 px photos, {len(singles)} single-face photos, "
           f"{len(free)} face-free images; upsample {UPSAMPLE}")
     images = {"camera": [s.image for s in sets["camera"]], "phone": [s.image for s in sets["phone"]], "single": singles, "free": free}
