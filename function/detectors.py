@@ -41,6 +41,7 @@ BLAZEFACE = BlazeFace(
     Model("blazeface-full-range.onnx", FULL_RANGE_SIDE),
     whole_min_score=0.65,
     tiled_min_score=0.6,
+    relook_min_score=0.6,
     close_up_min_score=0.4,
     close_up_below=0.8,
     mapping=BLAZEFACE_TO_HOG,
