@@ -198,7 +198,7 @@ class BlazeFace:
     close_up_side: int = 64  # px: the close-up's input (a quarter of the model's 128 px square's cost)
     tile_overlap: float = 0.25
     tile_min_face: int = FULL_RANGE_MIN_FACE  # px in the full-range input: sets the tile side
-    relook_side: int = 128
+    relook_side: int = 96
 
     def looks(self, width: int, height: int, upsample: int) -> list[tuple[Model, float, float]]:
         """(model, its input's pixels per image pixel, min score) of each look at an image of this size."""
