@@ -68,6 +68,12 @@ def test_a_landmark_map_without_landmark_weights_is_a_box_map():
     assert LandmarkMap.from_box_map(box_map, 6).box(points) == map_box(Box(100, 100, 200, 300), box_map) == Box(100, 110, 220, 270)
 
 
+def test_a_square_landmark_map_keeps_the_centre_and_takes_the_mean_side():
+    points = np.array([[150.0, 200.0], [100.0, 200.0], [130, 180], [170, 180], [150, 200], [150, 240], [100, 190], [200, 190]])
+    rows = LandmarkMap.from_box_map((0.1, -0.05, 1.2, 0.8), 6).rows  # 120 x 160 around (160, 190)
+    assert LandmarkMap(rows, square=True).box(points) == Box(90, 120, 230, 260)
+
+
 def test_fit_landmarks_recovers_a_known_map():
     rng = np.random.default_rng(0)
     truth = LandmarkMap(tuple(tuple(rng.normal(0, 0.1, 13) + (1.0 if row >= 2 else 0.0) * np.eye(13)[0]) for row in range(4)))
