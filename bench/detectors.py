@@ -75,10 +75,10 @@ def external(name: str, limit: int | None) -> list[Photo]:
                   "child" if row.get("age") in CHILD_BINS else "10+") for row in rows]
 
 
-def face_free(extra: Path | None) -> list[Photo]:
-    """No face in any: the test fixture, generated textures, shapes and text, and extra photos
-    whole, mirrored and cut in quarters."""
-    rng = random.Random(0)
+def face_free(extra: Path | None, seed: int = 0) -> list[Photo]:
+    """No face in any: the test fixture, generated textures, shapes and text (seed 0 for
+    measuring), and extra photos whole, mirrored and cut in quarters."""
+    rng = random.Random(seed)
     photos = [Photo("fixture no_face.jpg", open_rgb(ROOT / "tests" / "fixtures" / "no_face.jpg"))]
     for i in range(12):
         size = rng.choice([(320, 320), (640, 480), (1024, 768)])

@@ -41,8 +41,9 @@ WHOLE_THRESHOLDS = (0.5, 0.6, 0.65, 0.7, 0.75)
 TILED_THRESHOLDS = (0.4, 0.5, 0.6, 0.7)
 CLOSE_UP_PAIRS = ((0.65, 0.6), (0.65, 0.5))  # (whole, tiled): the thresholds chosen without the check, and one lower
 CLOSE_UP_THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)  # 0: no check
-SURE_TILED_SCORES = (0.9, 0.85, 0.8, 0.75)  # a face tiles score this high skips the check (rows at close-up 0.5)
+SURE_TILED_SCORES = (0.9, 0.85, 0.8, 0.75)  # a face tiles score this high skips the check (rows at the served close-up threshold)
 UPSAMPLE = 1
+FACE_FREE_SEED = 1  # not the measuring set's generated images (seed 0)
 
 
 def frames(count: int, size: tuple[int, int], faces: int, widths: tuple[int, int], seed: int) -> list:
@@ -86,7 +87,7 @@ def close_up_table(detector: BlazeFace, images: dict[str, list], hits: dict[str,
         faces = {name: [kept_faces(h, whole_min, tiled_min) for h in hits[name]] for name in hits}
         scores = {name: [[1.0 if face.whole else detector.close_up_score(image, face.points, min(CLOSE_UP_THRESHOLDS[1:])) for face in found]
                          for image, found in zip(images[name], faces[name])] for name in hits}
-        rows = [(close_up_min, 1.01) for close_up_min in CLOSE_UP_THRESHOLDS] + [(0.5, sure) for sure in SURE_TILED_SCORES]
+        rows = [(close_up_min, 1.01) for close_up_min in CLOSE_UP_THRESHOLDS] + [(BLAZEFACE.close_up_min_score, sure) for sure in SURE_TILED_SCORES]
         for close_up_min, sure in rows:
             boxes = {name: [[points_box(face.points) for face, score in zip(found, image_scores) if face.score >= sure or score >= close_up_min]
                             for found, image_scores in zip(faces[name], scores[name])] for name in hits}
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         "phone": frames(max(1, args.frames // 4), (1600, 1200), 6, (40, 200), seed=2),
     }
     singles = [bordered(open_rgb(path))[0] if tight else open_rgb(path) for path, tight, _ in training_photos(args.data, args.photos, seed=3)]
-    free = [photo.image for photo in face_free(None)]
+    free = [photo.image for photo in face_free(None, seed=FACE_FREE_SEED)]
     print(f"{len(sets['camera'])} camera frames, {len(sets['phone'])} 1600 px photos, {len(singles)} single-face photos, "
           f"{len(free)} face-free images; upsample {UPSAMPLE}")
     images = {"camera": [s.image for s in sets["camera"]], "phone": [s.image for s in sets["phone"]], "single": singles, "free": free}
