@@ -9,8 +9,9 @@ are the result on a loaded machine.
   auto (HOG, then BlazeFace on the whole image) and the face-free photos for auto.
 - found: faces found on the external sets (the labelled face: the found box nearest the centre),
   gender accuracy with the served int8 model on the faces both find, HOG's box against
-  BlazeFace's as served; each box's difference from HOG's in points with a 95% interval of
-  BOOTSTRAPS resamples of the photos (the external sets name no person).
+  BlazeFace's moved by the landmark map served before and the one served; each box's difference
+  from HOG's in points with a 95% interval of BOOTSTRAPS resamples of the photos (the external
+  sets name no person).
 - validation: the same gender comparison on FairFace's validation photos (export.data.split,
   person-disjoint from the gender model's training; bordered), the first --limit of a seeded
   shuffle, for each candidate map (MAPS), the intervals resampling people (export.identities):
@@ -58,20 +59,18 @@ GROUP_WIDTHS = [40, 46, 52, 56, 60]  # tests/test_browser.py's group frame
 GROUP_CENTRES = [(70, 140), (200, 330), (330, 150), (460, 320), (615, 230)]
 BOOTSTRAPS = 2000
 # The candidates for BLAZEFACE_TO_HOG (bench/RESULTS.md, "Gender on BlazeFace's boxes, with intervals"):
-# the served map, the same with square boxes (HOG draws squares), and the landmark map refitted on
-# more faces, none of a validation person (`python -m export.detector_boxes --detector blazeface
-# --photos 3000 --frames 200 --training-side`).
+# the landmark map served before (fitted on 800 photos), the same with square boxes (HOG draws
+# squares), and the landmark map refitted on more faces, none of a validation person, served since.
+LANDMARK_MAP_BEFORE = LandmarkMap((
+    (-0.029, 0.1327, -0.0234, 0.1434, -0.0341, 0.213, -0.0254, 0.1703, 0.0205, 0.0572, -0.0532, 0.0067, -0.0613),
+    (-0.0903, -0.0725, 0.1776, 0.0663, 0.1389, 0.0004, 0.2142, 0.0021, 0.1186, -0.1016, 0.0891, 0.0989, 0.0508),
+    (0.8805, -0.0241, -0.0726, -0.0044, -0.023, 0.0275, -0.1689, 0.0519, -0.041, -0.1349, 0.1244, 0.1224, 0.1428),
+    (0.8652, -0.0327, -0.0919, 0.0018, -0.0488, 0.0246, -0.1729, 0.0464, -0.033, -0.1285, 0.0978, 0.1083, 0.1137),
+))
 MAPS = {
-    "landmark map (served)": BLAZEFACE.mapping,
-    "served, square": replace(BLAZEFACE.mapping, square=True),
-    # 2,546 faces of four in five people (1,863 of 3,000 photos, 683 in 160 frames); held-out mean IoU with
-    # HOG's box on 742 faces: 0.852, as the served map's on the same faces
-    "refitted, 3000 photos": LandmarkMap((
-        (-0.0397, 0.1254, -0.0403, 0.1491, -0.043, 0.2154, -0.0204, 0.1695, 0.0322, 0.0566, -0.0793, -0.0044, -0.0733),
-        (-0.1166, -0.0675, 0.1296, 0.0761, 0.1343, -0.0018, 0.2057, -0.0114, 0.1189, -0.1068, 0.0266, 0.1063, 0.0587),
-        (0.8949, -0.0181, -0.0526, 0.0052, -0.028, 0.0199, -0.1821, 0.048, -0.0715, -0.1292, 0.1507, 0.1206, 0.1437),
-        (0.88, -0.0269, -0.0699, 0.0123, -0.0463, 0.0178, -0.1849, 0.043, -0.0615, -0.1239, 0.1247, 0.1112, 0.1219),
-    )),
+    "landmark map served before": LANDMARK_MAP_BEFORE,
+    "served before, square": replace(LANDMARK_MAP_BEFORE, square=True),
+    "refitted, 3000 photos (served)": BLAZEFACE.mapping,
 }
 
 
@@ -109,7 +108,7 @@ def speed(limit: int, free: list[Photo]) -> None:
 
 def found(limit: int | None) -> None:
     sets = {f"external {name}": external(name, limit) for name in ("fairface", "pixabay")}
-    gender_by_box(sets, {"landmark map (served)": BLAZEFACE.mapping}, {})
+    gender_by_box(sets, {name: MAPS[name] for name in ("landmark map served before", "refitted, 3000 photos (served)")}, {})
 
 
 def validation(limit: int) -> None:
