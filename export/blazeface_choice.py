@@ -16,6 +16,10 @@ threshold of the close-up check (a face only tiles found is kept if the short-ra
 looking at a square of --close-up-span times its box around it, scores it at least that;
 0 keeps every face), and per tile score from which a face skips the check (its cost: one more
 look per face).
+
+A third, the served path (BlazeFace.faces) at the served thresholds, gives the same per re-look:
+a face the levels score from the row's score up to the tiles' threshold is looked at again
+centred, in an input of the row's side, and kept if it scores the tiles' threshold there.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ WHOLE_THRESHOLDS = (0.5, 0.6, 0.65, 0.7, 0.75)
 TILED_THRESHOLDS = (0.4, 0.5, 0.6, 0.7)
 CLOSE_UP_PAIRS = ((0.65, 0.6), (0.65, 0.5))  # (whole, tiled): the thresholds chosen without the check, and one lower
 CLOSE_UP_THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)  # 0: no check
+RELOOK_MIN_SCORES = (0.5, 0.4)
+RELOOK_SIDES = (96, 128, 192)
 SURE_TILED_SCORES = (0.9, 0.85, 0.8, 0.75)  # a face tiles score this high skips the check (rows at the served close-up threshold)
 UPSAMPLE = 1
 FACE_FREE_SEED = 1  # not the measuring set's generated images (seed 0)
@@ -97,6 +103,25 @@ def close_up_table(detector: BlazeFace, images: dict[str, list], hits: dict[str,
                   f"| {looks[0]:.1f} / {looks[1]:.1f} |", flush=True)
 
 
+def relook_table(images: dict[str, list], sets: dict) -> None:
+    print(f"\nThe re-look, served path (whole {BLAZEFACE.whole_min_score}, tiles {BLAZEFACE.tiled_min_score}, close-up "
+          f"{BLAZEFACE.close_up_min_score} below {BLAZEFACE.close_up_below}):\n")
+    print("| re-looked from score | re-look side | camera faces found | boxes on no face (camera / 1600 px) | 1600 px faces found "
+          "| single faces found | face-free images with a box | ms camera / 1600 px |")
+    print("|" + " --- |" * 8)
+    rows = [(BLAZEFACE.tiled_min_score, None)] + list(itertools.product(RELOOK_MIN_SCORES, RELOOK_SIDES))
+    for relook_min, side in rows:
+        detector = replace(BLAZEFACE, relook_min_score=relook_min, relook_side=side or BLAZEFACE.relook_side)
+        boxes, ms = {}, {}
+        for name in images:
+            start = time.perf_counter()
+            boxes[name] = [[points_box(face.points) for face in detector.faces(image, DetectOptions(UPSAMPLE, max(image.size)))]
+                           for image in images[name]]
+            ms[name] = 1000 * (time.perf_counter() - start) / len(images[name])
+        label = "none" if side is None else relook_min
+        print(f"| {label} | {side or '-'} | {row_cells(sets, boxes)} | {ms['camera']:.1f} / {ms['phone']:.0f} |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=40)
@@ -104,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=SHARED_DATA)
     parser.add_argument("--tile-min-face", type=int, nargs="+", default=[16, 20])
     parser.add_argument("--close-up-span", type=float, nargs="+", default=[3.0], help="the close-up's side, in box sides")
+    parser.add_argument("--only-relook", action="store_true", help="only the re-look table")
     args = parser.parse_args(argv)
     sets = {
         "camera": frames(args.frames, (640, 480), 5, (36, 52), seed=1),
@@ -114,6 +140,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(sets['camera'])} camera frames, {len(sets['phone'])} 1600 px photos, {len(singles)} single-face photos, "
           f"{len(free)} face-free images; upsample {UPSAMPLE}")
     images = {"camera": [s.image for s in sets["camera"]], "phone": [s.image for s in sets["phone"]], "single": singles, "free": free}
+    if args.only_relook:
+        relook_table(images, sets)
+        return
     for min_face in args.tile_min_face:
         print("\n| tile min face (px of 192) | whole score | tiled score | camera faces found | boxes on no face (camera / 1600 px) "
               "| 1600 px faces found | single faces found | face-free images with a box | ms camera / 1600 px / single |")
@@ -132,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         if min_face == BLAZEFACE.tile_min_face:
             for span in args.close_up_span:
                 close_up_table(detector, images, hits, sets, span)
+    relook_table(images, sets)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """MediaPipe's BlazeFace (converted to ONNX by export/blazeface_onnx.py) on onnxruntime, a few
 ms per look on one core: the short-range model on the whole image, the full-range model on the
-image enlarged level by level for small faces, a face only the full-range model found kept only
-if the short-range model sees it too in a close-up; its boxes moved to HOG's geometry from its
-box and landmarks."""
+image enlarged level by level for small faces, a face it scores just under its threshold looked at
+again centred, a face only the full-range model found kept only if the short-range model sees it
+too in a close-up; its boxes moved to HOG's geometry from its box and landmarks."""
 
 from __future__ import annotations
 
@@ -161,6 +161,7 @@ FULL_RANGE_MIN_FACE = 16
 FULL_RANGE_SIDE = 192
 SHORT_RANGE_SIDE = 128
 SHORT_RANGE_MIN_SHARE = 0.14
+RELOOK_FACE = 24  # px: a re-look puts the face at this size in its input, mid-range of a level's 16-32 px
 # The smallest face asked for at upsample 1 (halved per further upsample): HOG's, whose 80 px
 # window looks at the image doubled. Upsample 0 looks at the whole image only.
 MIN_FACE_AT_UPSAMPLE_1 = 40
@@ -175,8 +176,11 @@ class BlazeFace:
     the first level's tile putting the smallest face at `tile_min_face` px, each next level's
     tile twice as long, until a level sees faces of up to `tile_overlap` of its tile (tiles once
     overlapped by that much) as large as the whole-image look's smallest. Boxes from every look
-    are blended as MediaPipe does. A face no whole-image look found and the full-range model
-    scored below `close_up_below` is kept only if the short-range model, looking at a square of
+    are blended as MediaPipe does. A face only the levels found, scoring from `relook_min_score`
+    up to `tiled_min_score` (a score that depends on where the face falls on the model's anchor
+    grid), is looked at again by the full-range model on a square centred on it, the face at
+    RELOOK_FACE px of a `relook_side` input, and kept if it scores `tiled_min_score` there. A face
+    no whole-image look found and the full-range model scored below `close_up_below` is kept only if the short-range model, looking at a square of
     `close_up_span` times its box around it (resized to `close_up_side`), scores it at least
     `close_up_min_score`: the full-range model boxes some textures no face is in, scoring them
     low. Boxes are moved to HOG's geometry by `mapping`."""
@@ -186,6 +190,7 @@ class BlazeFace:
     tiled: Model
     whole_min_score: float
     tiled_min_score: float
+    relook_min_score: float
     close_up_min_score: float
     close_up_below: float
     mapping: LandmarkMap
@@ -193,6 +198,7 @@ class BlazeFace:
     close_up_side: int = 64  # px: the close-up's input (a quarter of the model's 128 px square's cost)
     tile_overlap: float = 0.25
     tile_min_face: int = FULL_RANGE_MIN_FACE  # px in the full-range input: sets the tile side
+    relook_side: int = 96
 
     def looks(self, width: int, height: int, upsample: int) -> list[tuple[Model, float, float]]:
         """(model, its input's pixels per image pixel, min score) of each look at an image of this size."""
@@ -202,7 +208,7 @@ class BlazeFace:
         if upsample == 0:
             return found
         while True:
-            found.append((self.tiled, self.tiled.side / min(side, longer), self.tiled_min_score))
+            found.append((self.tiled, self.tiled.side / min(side, longer), self.relook_min_score))
             if side * self.tile_overlap >= SHORT_RANGE_MIN_SHARE * longer:
                 return found
             side *= 2
@@ -212,12 +218,33 @@ class BlazeFace:
         return [self._detection(face.points, face.score, width, height) for face in self.faces(image, options)]
 
     def faces(self, image: Image.Image, options: DetectOptions) -> list[Hit]:
-        """The blended faces, in the image's pixels, those only the full-range model found, scoring low, checked in a close-up."""
-        found = blend(self.hits(image, options))
-        passed = detection_pool(options.threads).map(
+        """The blended faces, in the image's pixels: those the levels scored just under their
+        threshold kept if a re-look scores them over it, those only the full-range model found,
+        scoring low, checked in a close-up."""
+        hits = self.hits(image, options)
+        found = blend([hit for hit in hits if self.sure(hit)])
+        unsure = [face for face in blend([hit for hit in hits if not self.sure(hit)])
+                  if not any(same_face(points_box(face.points), points_box(other.points)) for other in found)]
+        pool = detection_pool(options.threads)
+        found += [face for face in pool.map(lambda face: self.relook(image, face.points), unsure) if face.score >= self.tiled_min_score]
+        passed = pool.map(
             lambda face: face.whole or face.score >= self.close_up_below
             or self.close_up_score(image, face.points, self.close_up_min_score) > 0, found)
         return [face for face, kept in zip(found, passed) if kept]
+
+    def sure(self, hit: Hit) -> bool:
+        """Whether a look's face scores its model's threshold (a level's face under it may be re-looked)."""
+        return hit.whole or hit.score >= self.tiled_min_score
+
+    def relook(self, image: Image.Image, points: np.ndarray) -> Hit:
+        """The full-range model's best face at points, on a square centred on it (the face at
+        RELOOK_FACE px of relook_side); score 0 when it sees none there."""
+        box = points_box(points)
+        side = max(points[1]) * self.relook_side / RELOOK_FACE
+        window = Window(points[0][0] - side / 2, points[0][1] - side / 2, side)
+        seen = [Hit(found, score, False) for found, score in self.tiled.look(image, window, self.relook_side, self.relook_min_score)
+                if iou(box, points_box(found)) > SAME_FACE_IOU]
+        return max(seen, key=lambda hit: hit.score, default=Hit(points, 0.0, False))
 
     def close_up_score(self, image: Image.Image, points: np.ndarray, min_score: float) -> float:
         """The short-range model's best score for the face at points, looking at a square of
@@ -231,7 +258,7 @@ class BlazeFace:
 
     def hits(self, image: Image.Image, options: DetectOptions, min_score: float | None = None) -> list[Hit]:
         """Every look's faces, in the image's pixels, before blending, scoring at least min_score
-        (by default each model's threshold). The looks are planned on the image downscaled to
+        (by default the whole-image look's threshold, and the levels' relook_min_score). The looks are planned on the image downscaled to
         max_side; each looks at the image resized to its input."""
         width, height = image.size
         scale = min(1.0, options.max_side / max(width, height))
@@ -256,12 +283,17 @@ def blend(found: list[Hit]) -> list[Hit]:
     faces = []
     while remaining:
         best_box = points_box(remaining[0].points)
-        same = [hit for hit in remaining if iou(best_box, points_box(hit.points)) > SAME_FACE_IOU or containment(best_box, points_box(hit.points)) > 0.8]
+        same = [hit for hit in remaining if same_face(best_box, points_box(hit.points))]
         weights = np.array([hit.score for hit in same])
         points = np.tensordot(weights / weights.sum(), np.stack([hit.points for hit in same]), axes=1)
         faces.append(Hit(points, remaining[0].score, any(hit.whole for hit in same)))
         remaining = [hit for hit in remaining if not any(hit is s for s in same)]
     return faces
+
+
+def same_face(box: Box, other: Box) -> bool:
+    """blend's test: boxes overlapping over SAME_FACE_IOU, or one mostly inside the other."""
+    return iou(box, other) > SAME_FACE_IOU or containment(box, other) > 0.8
 
 
 def points_box(points: np.ndarray) -> Box:

@@ -15,7 +15,7 @@ from bench.detectors import face_free
 from bench.scenes import background, crowd, face_photos, matched
 from conftest import FACE_PHOTOS, NO_FACE_PHOTO, encode
 from export.detector_boxes import fit_landmarks
-from function.blazeface import MAX_INPUT_SIDE, MODELS_DIR, Hit, Model, Window, blend, points_box
+from function.blazeface import MAX_INPUT_SIDE, MODELS_DIR, Hit, Model, Window, blend, points_box, same_face
 from function.boxes import IDENTITY, Box, LandmarkMap, iou, map_box
 from function.detection import DetectOptions
 from function.detectors import BLAZEFACE, REGISTRY, detect, detect_faces, reference_boxes
@@ -99,7 +99,7 @@ def test_a_texture_only_a_tile_boxes_fails_the_close_up():
     short-range model scores it 0.17 in a close-up, under close_up_min_score."""
     (texture,) = [photo.image for photo in face_free(None) if photo.name == "noise 5"]
     options = DetectOptions(upsample=1, max_side=1600)
-    (unchecked,) = blend(BLAZEFACE.hits(texture, options))
+    (unchecked,) = blend([hit for hit in BLAZEFACE.hits(texture, options) if BLAZEFACE.sure(hit)])
     assert not unchecked.whole and unchecked.score >= BLAZEFACE.tiled_min_score
     assert 0 < BLAZEFACE.close_up_score(texture, unchecked.points, 0.1) < BLAZEFACE.close_up_min_score
     assert BLAZEFACE.detect(texture, options) == []
@@ -109,7 +109,7 @@ def test_the_close_up_is_a_64_px_look(monkeypatch):
     """The close-up resizes its square to close_up_side (a quarter of the 128 px square's cost):
     on training frames it kept the same faces and dropped the same boxes as at 128 px."""
     (texture,) = [photo.image for photo in face_free(None) if photo.name == "noise 5"]
-    (unchecked,) = blend(BLAZEFACE.hits(texture, DetectOptions(upsample=1, max_side=1600)))
+    (unchecked,) = blend([hit for hit in BLAZEFACE.hits(texture, DetectOptions(upsample=1, max_side=1600)) if BLAZEFACE.sure(hit)])
     inputs = []
     find = Model.find
     monkeypatch.setattr(Model, "find", lambda model, pixels, *args: inputs.append(pixels.size) or find(model, pixels, *args))
@@ -125,6 +125,38 @@ def test_finds_the_camera_group_of_small_faces():
     assert not any(face.whole for face in blend(BLAZEFACE.hits(scene.image, options)))
     found = detect_faces(scene.image, "blazeface", 1, 1600)
     assert matched(scene.faces, found, 0.5) == len(found) == 5
+
+
+def test_faces_the_levels_score_just_under_the_threshold_are_kept_by_a_relook():
+    """Five faces of 35-44 px: two score under the tiles' threshold where they fall on the
+    levels' anchor grid, and over it in a look centred on them; no other box is kept."""
+    rng = random.Random(38)
+    widths = [rng.randint(34, 44) for _ in range(5)]
+    scene = crowd("group", (640, 480), face_photos(FACE_PHOTOS), widths, random.Random(38))
+    options = DetectOptions(upsample=1, max_side=1600)
+    without = replace(BLAZEFACE, relook_min_score=BLAZEFACE.tiled_min_score).faces(scene.image, options)
+    found = [points_box(face.points) for face in BLAZEFACE.faces(scene.image, options)]
+    assert matched(scene.faces, [points_box(face.points) for face in without], 0.4) == len(without) == 3
+    assert matched(scene.faces, found, 0.4) == len(found) == 5
+
+
+def test_textures_just_under_the_threshold_fail_the_relook(monkeypatch):
+    """The generated face-free image whose texture a tile scores 0.65 (and the close-up rejects):
+    beside it two tile faces score from relook_min_score to the tiles' threshold; each is looked
+    at again once, in a 96 px input, and neither scores the threshold there."""
+    (texture,) = [photo.image for photo in face_free(None) if photo.name == "noise 5"]
+    options = DetectOptions(upsample=1, max_side=1600)
+    hits = BLAZEFACE.hits(texture, options)
+    (sure,) = blend([hit for hit in hits if BLAZEFACE.sure(hit)])
+    unsure = [face for face in blend([hit for hit in hits if not BLAZEFACE.sure(hit)])
+              if not same_face(points_box(face.points), points_box(sure.points))]
+    assert len(unsure) == 2 and all(BLAZEFACE.relook_min_score <= face.score < BLAZEFACE.tiled_min_score for face in unsure)
+    inputs = []
+    find = Model.find
+    monkeypatch.setattr(Model, "find", lambda model, pixels, *args: inputs.append((model.side, pixels.size)) or find(model, pixels, *args))
+    assert BLAZEFACE.detect(texture, options) == []
+    assert inputs.count((192, (96, 96))) == 2
+    assert all(BLAZEFACE.relook(texture, face.points).score < BLAZEFACE.tiled_min_score for face in unsure)
 
 
 def test_a_12_mp_photo_is_three_runs_of_the_models(monkeypatch):
