@@ -8,11 +8,14 @@ are the result on a loaded machine.
   as bench.detectors gives them), 12 MP phone photos with and without faces; hog, blazeface,
   auto (HOG, then BlazeFace on the whole image) and the face-free photos for auto.
 - found: faces found on the external sets (the labelled face: the found box nearest the centre),
-  gender accuracy with the served int8 model on the faces both find (HOG's box against
-  BlazeFace's as served, and moved by the box map served before the landmark map).
+  gender accuracy with the served int8 model on the faces both find, HOG's box against
+  BlazeFace's moved by the landmark map served before and the one served; each box's difference
+  from HOG's in points with a 95% interval of BOOTSTRAPS resamples of the photos (the external
+  sets name no person).
 - validation: the same gender comparison on FairFace's validation photos (export.data.split,
   person-disjoint from the gender model's training; bordered), the first --limit of a seeded
-  shuffle: where a box map may be chosen, as the external sets may not.
+  shuffle, for each candidate map (MAPS), the intervals resampling people (export.identities):
+  where a box map may be chosen, as the external sets may not.
 - scenes: recall on the benchmark scenes and boxes on the face-free photos.
 - close-up: what the close-up check costs: BlazeFace's looks and blending alone against the
   same with the check (BlazeFace.faces), alternately, on the camera group frame (below) and the
@@ -41,7 +44,7 @@ from PIL import Image
 from bench.detectors import MODEL, Photo, external, face_free, gender, labelled
 from bench.scenes import background, benchmark_scenes, crowd, face_photos, matched
 from bench.server import uvicorn_server
-from export.data import bordered, load_samples, open_rgb, photo_file, split
+from export.data import bordered, identities, load_samples, open_rgb, photo_file, split
 from export.shared_data import SHARED_DATA
 from function.blazeface import blend
 from function.boxes import Box, LandmarkMap
@@ -54,7 +57,21 @@ from function.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 GROUP_WIDTHS = [40, 46, 52, 56, 60]  # tests/test_browser.py's group frame
 GROUP_CENTRES = [(70, 140), (200, 330), (330, 150), (460, 320), (615, 230)]
-BOX_MAP_BEFORE = LandmarkMap.from_box_map((-0.006, -0.035, 0.962, 0.962), landmarks=6)  # served until the landmark map
+BOOTSTRAPS = 2000
+# The candidates for BLAZEFACE_TO_HOG (bench/RESULTS.md, "Gender on BlazeFace's boxes, with intervals"):
+# the landmark map served before (fitted on 800 photos), the same with square boxes (HOG draws
+# squares), and the landmark map refitted on more faces, none of a validation person, served since.
+LANDMARK_MAP_BEFORE = LandmarkMap((
+    (-0.029, 0.1327, -0.0234, 0.1434, -0.0341, 0.213, -0.0254, 0.1703, 0.0205, 0.0572, -0.0532, 0.0067, -0.0613),
+    (-0.0903, -0.0725, 0.1776, 0.0663, 0.1389, 0.0004, 0.2142, 0.0021, 0.1186, -0.1016, 0.0891, 0.0989, 0.0508),
+    (0.8805, -0.0241, -0.0726, -0.0044, -0.023, 0.0275, -0.1689, 0.0519, -0.041, -0.1349, 0.1244, 0.1224, 0.1428),
+    (0.8652, -0.0327, -0.0919, 0.0018, -0.0488, 0.0246, -0.1729, 0.0464, -0.033, -0.1285, 0.0978, 0.1083, 0.1137),
+))
+MAPS = {
+    "landmark map served before": LANDMARK_MAP_BEFORE,
+    "served before, square": replace(LANDMARK_MAP_BEFORE, square=True),
+    "refitted, 3000 photos (served)": BLAZEFACE.mapping,
+}
 
 
 def jpeg(image: Image.Image, quality: int = 90) -> bytes:
@@ -91,40 +108,61 @@ def speed(limit: int, free: list[Photo]) -> None:
 
 def found(limit: int | None) -> None:
     sets = {f"external {name}": external(name, limit) for name in ("fairface", "pixabay")}
-    gender_by_box(sets)
+    gender_by_box(sets, {name: MAPS[name] for name in ("landmark map served before", "refitted, 3000 photos (served)")}, {})
 
 
 def validation(limit: int) -> None:
     samples = split(load_samples(SHARED_DATA, ("fairface",)))[1]
     random.Random(7).shuffle(samples)
     photos = [Photo(s.path, bordered(open_rgb(photo_file(SHARED_DATA, s.path)))[0], s.gender) for s in samples[:limit]]
-    gender_by_box({"validation fairface": photos})
+    gender_by_box({f"validation fairface ({len(photos)} of a seeded shuffle)": photos}, MAPS, identities("fairface"))
 
 
-def gender_by_box(sets: dict[str, list[Photo]]) -> None:
+def gender_by_box(sets: dict[str, list[Photo]], maps: dict[str, LandmarkMap], people: dict[str, str]) -> None:
+    """Gender accuracy on the faces HOG and BlazeFace both find, with HOG's box and BlazeFace's
+    moved by each map; a photo's person is people[its name], or the photo itself."""
     classifier = GenderClassifier(MODEL)
-    print("\n| set | n | HOG found | BlazeFace found | found by both | gender on those, HOG's box | BlazeFace's box "
-          "| BlazeFace's box, box map before |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     options = DetectOptions(upsample=1, max_side=1600)
     for name, photos in sets.items():
-        hog_right = blaze_right = before_right = both = hog_found = blaze_found = 0
+        right: dict[str, list[bool]] = {box: [] for box in ("HOG's box", *maps)}
+        persons = []
+        hog_found = blaze_found = 0
         for photo in photos:
             hog = labelled(detect_faces(photo.image, "hog", 1, 1600), photo.image.size)
             faces = BLAZEFACE.faces(photo.image, options)
-            blaze, before = (labelled([mapping.box(f.points).clipped(*photo.image.size) for f in faces], photo.image.size)
-                             for mapping in (BLAZEFACE.mapping, BOX_MAP_BEFORE))
+            boxes = {box: labelled([mapping.box(f.points).clipped(*photo.image.size) for f in faces], photo.image.size)
+                     for box, mapping in maps.items()}
             hog_found += hog is not None
-            blaze_found += blaze is not None
-            if hog is not None and blaze is not None:
-                both += 1
-                hog_right += gender(classifier, photo.image, hog) == photo.gender
-                blaze_right += gender(classifier, photo.image, blaze) == photo.gender
-                before_right += gender(classifier, photo.image, before) == photo.gender
-        n = len(photos)
-        print(f"| {name} | {n} | {hog_found} ({hog_found / n:.1%}) | {blaze_found} ({blaze_found / n:.1%}) | {both} "
-              f"| {hog_right} ({hog_right / both:.2%}) | {blaze_right} ({blaze_right / both:.2%}) "
-              f"| {before_right} ({before_right / both:.2%}) |", flush=True)
+            blaze_found += bool(faces)
+            if hog is not None and faces:
+                persons.append(people.get(photo.name, photo.name))
+                for box, found_box in {"HOG's box": hog, **boxes}.items():
+                    right[box].append(gender(classifier, photo.image, found_box) == photo.gender)
+        n, both = len(photos), len(persons)
+        print(f"\n{name}: {n} photos, HOG found {hog_found} ({hog_found / n:.1%}), BlazeFace {blaze_found} "
+              f"({blaze_found / n:.1%}), both {both}; intervals: {BOOTSTRAPS} resamples of {len(set(persons))} "
+              + ("people" if people else "photos") + "\n")
+        print("| box | gender right on faces both find | points against HOG's box | 95% interval |")
+        print("| --- | --- | --- | --- |")
+        hog_right = np.array(right["HOG's box"], float)
+        for box, answers in right.items():
+            cells = ["-", "-"]
+            if box != "HOG's box":
+                difference = np.array(answers, float) - hog_right
+                low, high = paired_interval(difference, persons)
+                cells = [f"{100 * difference.mean():+.2f}", f"{100 * low:+.2f} to {100 * high:+.2f}"]
+            print(f"| {box} | {sum(answers)}/{both} ({sum(answers) / both:.2%}) | " + " | ".join(cells) + " |", flush=True)
+
+
+def paired_interval(difference: np.ndarray, persons: list[str]) -> tuple[float, float]:
+    """The 95% percentile interval of the mean per-face difference, resampling persons (all of a
+    person's faces together) BOOTSTRAPS times, seeded."""
+    index = {person: i for i, person in enumerate(dict.fromkeys(persons))}
+    of_person = np.array([index[p] for p in persons])
+    sums, counts = np.bincount(of_person, weights=difference), np.bincount(of_person)
+    draws = np.random.default_rng(41).integers(0, len(index), (BOOTSTRAPS, len(index)))
+    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
 def scenes_and_face_free(free: list[Photo]) -> None:

@@ -3,7 +3,7 @@
 gives UTKFace's, and LFW): the gender model learned on HOG's boxes, so a face another detector
 finds must be cropped as HOG would have boxed it.
 
-    python -m export.detector_boxes [--detector cnn|blazeface] [--photos 400] [--frames 0] [--data ../shared/data]
+    python -m export.detector_boxes [--detector cnn|blazeface] [--photos 400] [--frames 0] [--training-side] [--data ../shared/data]
 
 On each photo where HOG and the detector (the CNN on the copy function.faces.cnn_detections
 makes; BlazeFace as served, at upsample 1) each find one face, the two at IoU >= 0.3 (the same
@@ -13,7 +13,10 @@ HOG centre = its centre + k * its size, HOG size = s * its size (x and y apart;
 function.faces.CNN_TO_HOG); and for BlazeFace the landmark map, the same four numbers each from
 the box and its six landmarks (function.boxes.LandmarkMap; function.detectors.BLAZEFACE_TO_HOG).
 It prints the maps, the box overlap with HOG's on the fitted and the held-out people's faces
-(raw, served, fitted now), and the detector's score on these faces.
+(raw, served, served made square, fitted now), and the detector's score on these faces.
+--training-side draws the FairFace photos from the gender model's training side of fairface and
+fairface-train (export.data.split: no photo of a validation person), so that maps fitted on them
+can be compared on the validation photos.
 """
 
 from __future__ import annotations
@@ -23,14 +26,14 @@ import csv
 import random
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from bench.scenes import crowd, face_photos
-from export.data import bordered, identities, open_rgb
+from export.data import bordered, identities, load_samples, open_rgb, photo_file, split
 from export.shared_data import SHARED_DATA
 from function.blazeface import points_box
 from function.boxes import IDENTITY, Box, BoxMap, LandmarkMap, iou, landmark_features, map_box
@@ -68,15 +71,19 @@ def held_out(person: str) -> bool:
     return zlib.crc32(person.encode()) % HELD_OUT_SHARE == 0
 
 
-def training_photos(data: Path, count: int, seed: int = 0) -> list[tuple[Path, bool, str]]:
-    """(path, needs a border, person): FairFace training photos (tight crops) and LFW deep-funneled, half each."""
+def training_photos(data: Path, count: int, seed: int = 0, training_side: bool = False) -> list[tuple[Path, bool, str]]:
+    """(path, needs a border, person): FairFace photos (tight crops; ../fairface's, or the training
+    side of fairface and fairface-train) and LFW deep-funneled, half each."""
     rng = random.Random(seed)
-    with open(data / "fairface" / "labels.csv") as f:
-        fairface = [row["path"] for row in csv.DictReader(f)]
-    people = identities("fairface")
+    if training_side:
+        fairface = [s.path for s in split(load_samples(data, ("fairface", "fairface-train")))[0]]
+    else:
+        with open(data / "fairface" / "labels.csv") as f:
+            fairface = [f"fairface/{row['path']}" for row in csv.DictReader(f)]
+    people = identities("fairface") | identities("fairface-train")  # found together: one numbering
     lfw = sorted((data / "lfw" / "deepfunneled").glob("*/*.jpg"))
     half = count // 2
-    return ([(data / "fairface" / p, True, "fairface " + people.get(f"fairface/{p}", p)) for p in rng.sample(fairface, count - half)]
+    return ([(photo_file(data, p), True, "fairface " + people.get(p, p)) for p in rng.sample(fairface, count - half)]
             + [(p, False, "lfw " + p.parent.name) for p in rng.sample(lfw, half)])
 
 
@@ -140,10 +147,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--detector", choices=("cnn", "blazeface"), default="cnn")
     parser.add_argument("--photos", type=int, default=400)
     parser.add_argument("--frames", type=int, default=0, help="also this many composed 640x480 frames of 5 small faces")
+    parser.add_argument("--training-side", action="store_true", help="FairFace photos of the gender model's training people only")
     parser.add_argument("--data", type=Path, default=SHARED_DATA)
     args = parser.parse_args(argv)
     detect = unmapped(args.detector)
-    found = photo_faces(training_photos(args.data, args.photos), detect)
+    found = photo_faces(training_photos(args.data, args.photos, training_side=args.training_side), detect)
     sides = {"fitted": [f for f, person in found if not held_out(person)], "held out": [f for f, person in found if held_out(person)]}
     print(f"{len(found)} faces found once by both, of {args.photos} training photos: "
           + ", ".join(f"{len(faces)} {side}" for side, faces in sides.items()))
@@ -165,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{args.detector} to HOG, landmark map: LandmarkMap((\n" + "".join(f"    {row},\n" for row in landmark_map.rows) + "))")
         places["landmark map (fitted now)"] = lambda f: landmark_map.box(f.points)
         places["served"] = lambda f: BLAZEFACE_TO_HOG.box(f.points)
+        places["served, square"] = lambda f: replace(BLAZEFACE_TO_HOG, square=True).box(f.points)
     for side, faces in sides.items():
         for name, place in places.items():
             print(f"IoU with HOG's box, {side} ({len(faces)}), {name}: {overlap(faces, place)}")

@@ -89,9 +89,11 @@ class LandmarkMap:
     """A box where the detector it was fitted to would have drawn it, from a face's box and
     landmarks. In the box's own units (its centre the origin, its width and height the units of
     x and y), the target's centre x, centre y, width and height are each a row of weights on
-    (1, then each landmark's x and y). With zero landmark weights it is a BoxMap."""
+    (1, then each landmark's x and y). With zero landmark weights it is a BoxMap. `square`
+    makes the box square (side the mean of width and height, centre kept), as HOG draws them."""
 
     rows: tuple[tuple[float, ...], ...]  # four rows: centre x, centre y, width, height
+    square: bool = False
 
     @classmethod
     def from_box_map(cls, mapping: BoxMap, landmarks: int) -> "LandmarkMap":
@@ -103,6 +105,8 @@ class LandmarkMap:
         (cx, cy), (w, h) = points[0], points[1]
         kx, ky, sx, sy = np.asarray(self.rows) @ landmark_features(points)
         cx, cy, half_w, half_h = cx + kx * w, cy + ky * h, sx * w / 2, sy * h / 2
+        if self.square:
+            half_w = half_h = (half_w + half_h) / 2
         return Box(round(cx - half_w), round(cy - half_h), round(cx + half_w), round(cy + half_h))
 
 
