@@ -180,10 +180,11 @@ class BlazeFace:
     up to `tiled_min_score` (a score that depends on where the face falls on the model's anchor
     grid), is looked at again by the full-range model on a square centred on it, the face at
     RELOOK_FACE px of a `relook_side` input, and kept if it scores `tiled_min_score` there. A face
-    no whole-image look found and the full-range model scored below `close_up_below` is kept only if the short-range model, looking at a square of
-    `close_up_span` times its box around it (resized to `close_up_side`), scores it at least
-    `close_up_min_score`: the full-range model boxes some textures no face is in, scoring them
-    low. Boxes are moved to HOG's geometry by `mapping`."""
+    no whole-image look found and the full-range model scored below `close_up_below` is kept
+    only if the short-range model, looking at a square of `close_up_span` times its box around
+    it (resized to `close_up_side`), scores it at least `close_up_min_score`: the full-range
+    model boxes some textures no face is in, scoring them low. Boxes are moved to HOG's
+    geometry by `mapping`."""
 
     description: str
     whole: Model
@@ -258,8 +259,9 @@ class BlazeFace:
 
     def hits(self, image: Image.Image, options: DetectOptions, min_score: float | None = None) -> list[Hit]:
         """Every look's faces, in the image's pixels, before blending, scoring at least min_score
-        (by default the whole-image look's threshold, and the levels' relook_min_score). The looks are planned on the image downscaled to
-        max_side; each looks at the image resized to its input."""
+        (by default the whole-image look's threshold, and the levels' relook_min_score). The
+        looks are planned on the image downscaled to max_side; each looks at the image resized
+        to its input."""
         width, height = image.size
         scale = min(1.0, options.max_side / max(width, height))
         looks = self.looks(max(1, round(width * scale)), max(1, round(height * scale)), options.upsample)
