@@ -222,10 +222,7 @@ class BlazeFace:
         """The blended faces, in the image's pixels: those the levels scored just under their
         threshold kept if a re-look scores them over it, those only the full-range model found,
         scoring low, checked in a close-up."""
-        hits = self.hits(image, options)
-        found = blend([hit for hit in hits if self.sure(hit)])
-        unsure = [face for face in blend([hit for hit in hits if not self.sure(hit)])
-                  if not any(same_face(points_box(face.points), points_box(other.points)) for other in found)]
+        found, unsure = self.sure_and_unsure(self.hits(image, options))
         pool = detection_pool(options.threads)
         found += [face for face in pool.map(lambda face: self.relook(image, face.points), unsure) if face.score >= self.tiled_min_score]
         passed = pool.map(
@@ -233,9 +230,14 @@ class BlazeFace:
             or self.close_up_score(image, face.points, self.close_up_min_score) > 0, found)
         return [face for face, kept in zip(found, passed) if kept]
 
-    def sure(self, hit: Hit) -> bool:
-        """Whether a look's face scores its model's threshold (a level's face under it may be re-looked)."""
-        return hit.whole or hit.score >= self.tiled_min_score
+    def sure_and_unsure(self, hits: list[Hit]) -> tuple[list[Hit], list[Hit]]:
+        """The blended faces scoring their look's threshold, and the blended faces of the levels
+        under it that are none of those (the re-look's candidates)."""
+        scored = [hit.whole or hit.score >= self.tiled_min_score for hit in hits]
+        sure = blend([hit for hit, over in zip(hits, scored) if over])
+        unsure = [face for face in blend([hit for hit, over in zip(hits, scored) if not over])
+                  if not any(same_face(points_box(face.points), points_box(other.points)) for other in sure)]
+        return sure, unsure
 
     def relook(self, image: Image.Image, points: np.ndarray) -> Hit:
         """The full-range model's best face at points, on a square centred on it (the face at

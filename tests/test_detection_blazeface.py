@@ -15,7 +15,7 @@ from bench.detectors import face_free
 from bench.scenes import background, crowd, face_photos, matched
 from conftest import FACE_PHOTOS, NO_FACE_PHOTO, encode
 from export.detector_boxes import fit_landmarks
-from function.blazeface import MAX_INPUT_SIDE, MODELS_DIR, Hit, Model, Window, blend, points_box, same_face
+from function.blazeface import MAX_INPUT_SIDE, MODELS_DIR, Hit, Model, Window, blend, points_box
 from function.boxes import IDENTITY, Box, LandmarkMap, iou, map_box
 from function.detection import DetectOptions
 from function.detectors import BLAZEFACE, REGISTRY, detect, detect_faces, reference_boxes
@@ -99,7 +99,7 @@ def test_a_texture_only_a_tile_boxes_fails_the_close_up():
     short-range model scores it 0.17 in a close-up, under close_up_min_score."""
     (texture,) = [photo.image for photo in face_free(None) if photo.name == "noise 5"]
     options = DetectOptions(upsample=1, max_side=1600)
-    (unchecked,) = blend([hit for hit in BLAZEFACE.hits(texture, options) if BLAZEFACE.sure(hit)])
+    (unchecked,), _ = BLAZEFACE.sure_and_unsure(BLAZEFACE.hits(texture, options))
     assert not unchecked.whole and unchecked.score >= BLAZEFACE.tiled_min_score
     assert 0 < BLAZEFACE.close_up_score(texture, unchecked.points, 0.1) < BLAZEFACE.close_up_min_score
     assert BLAZEFACE.detect(texture, options) == []
@@ -109,7 +109,7 @@ def test_the_close_up_is_a_64_px_look(monkeypatch):
     """The close-up resizes its square to close_up_side (a quarter of the 128 px square's cost):
     on training frames it kept the same faces and dropped the same boxes as at 128 px."""
     (texture,) = [photo.image for photo in face_free(None) if photo.name == "noise 5"]
-    (unchecked,) = blend([hit for hit in BLAZEFACE.hits(texture, DetectOptions(upsample=1, max_side=1600)) if BLAZEFACE.sure(hit)])
+    (unchecked,), _ = BLAZEFACE.sure_and_unsure(BLAZEFACE.hits(texture, DetectOptions(upsample=1, max_side=1600)))
     inputs = []
     find = Model.find
     monkeypatch.setattr(Model, "find", lambda model, pixels, *args: inputs.append(pixels.size) or find(model, pixels, *args))
@@ -146,10 +146,7 @@ def test_textures_just_under_the_threshold_fail_the_relook(monkeypatch):
     at again once, in a 96 px input, and neither scores the threshold there."""
     (texture,) = [photo.image for photo in face_free(None) if photo.name == "noise 5"]
     options = DetectOptions(upsample=1, max_side=1600)
-    hits = BLAZEFACE.hits(texture, options)
-    (sure,) = blend([hit for hit in hits if BLAZEFACE.sure(hit)])
-    unsure = [face for face in blend([hit for hit in hits if not BLAZEFACE.sure(hit)])
-              if not same_face(points_box(face.points), points_box(sure.points))]
+    (sure,), unsure = BLAZEFACE.sure_and_unsure(BLAZEFACE.hits(texture, options))
     assert len(unsure) == 2 and all(BLAZEFACE.relook_min_score <= face.score < BLAZEFACE.tiled_min_score for face in unsure)
     inputs = []
     find = Model.find
