@@ -50,8 +50,8 @@ WHOLE_THRESHOLDS = (0.5, 0.6, 0.65, 0.7, 0.75)
 TILED_THRESHOLDS = (0.4, 0.5, 0.6, 0.7)
 CLOSE_UP_PAIRS = ((0.65, 0.6), (0.65, 0.5))  # (whole, tiled): the thresholds chosen without the check, and one lower
 CLOSE_UP_THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)  # 0: no check
-RELOOK_MIN_SCORES = (0.5, 0.4)
-RELOOK_SIDES = (96, 128, 192)
+RELOOK_MIN_SCORES = (0.4, 0.3, 0.25, 0.2)
+RELOOK_SIDES = (96, 128)
 SURE_TILED_SCORES = (0.9, 0.85, 0.8, 0.75)  # a face tiles score this high skips the check (rows at the served close-up threshold)
 LEVEL_MIN_FACES = (16, 18, 20, 24)
 UPSAMPLE = 1
@@ -162,13 +162,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tile-min-face", type=int, nargs="+", default=[16, 20])
     parser.add_argument("--close-up-span", type=float, nargs="+", default=[3.0], help="the close-up's side, in box sides")
     parser.add_argument("--groups", type=int, default=16, help="group scenes of 1600x900")
+    parser.add_argument("--group-seed", type=int, default=4, help="another seed: group scenes no earlier run has seen")
     parser.add_argument("--only-relook", action="store_true", help="only the re-look table")
     parser.add_argument("--only-levels", action="store_true", help="only the table of tile min faces")
     args = parser.parse_args(argv)
     sets = {
         "camera": frames(args.frames, (640, 480), 5, (36, 52), seed=1),
         "phone": frames(max(1, args.frames // 4), (1600, 1200), 6, (40, 200), seed=2),
-        "group": frames(args.groups, (1600, 900), 12, (40, 220), seed=4),
+        "group": frames(args.groups, (1600, 900), 12, (40, 220), seed=args.group_seed),
     }
     singles = [bordered(open_rgb(path))[0] if tight else open_rgb(path) for path, tight, _ in training_photos(args.data, args.photos, seed=3)]
     free = [photo.image for seed in FACE_FREE_SEEDS for photo in face_free(None, seed=seed) if seed == FACE_FREE_SEEDS[0] or "fixture" not in photo.name]
