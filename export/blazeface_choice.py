@@ -57,6 +57,8 @@ LEVEL_MIN_FACES = (16, 18, 20, 24)
 UPSAMPLE = 1
 FACE_FREE_SEEDS = (1, 2, 3)  # not the measuring set's generated images (seed 0)
 SETS = ("camera", "phone", "group")  # of composed images with true faces
+CELLS = ("camera faces found | boxes on no face (camera / 1600 px / group) | 1600 px faces found | group faces found "
+         "| single faces found | face-free images with a box")  # row_cells' columns
 
 
 def frames(count: int, size: tuple[int, int], faces: int, widths: tuple[int, int], seed: int) -> list:
@@ -76,10 +78,6 @@ def kept_faces(hits: list[Hit], whole_min: float, tiled_min: float) -> list[Hit]
 
 def kept_boxes(hits: list[Hit], whole_min: float, tiled_min: float) -> list[Box]:
     return [points_box(face.points) for face in kept_faces(hits, whole_min, tiled_min)]
-
-
-CELLS = ("camera faces found | boxes on no face (camera / 1600 px / group) | 1600 px faces found | group faces found "
-         "| single faces found | face-free images with a box")
 
 
 def row_cells(sets: dict, boxes: dict[str, list[list[Box]]]) -> str:
@@ -176,8 +174,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(sets['camera'])} camera frames, {len(sets['phone'])} 1600 px photos, {len(sets['group'])} group scenes, "
           f"{len(singles)} single-face photos, {len(free)} face-free images; upsample {UPSAMPLE}")
     images = {**{name: [scene.image for scene in sets[name]] for name in SETS}, "single": singles, "free": free}
-    if args.only_relook or args.only_levels:
-        (relook_table if args.only_relook else levels_table)(images, sets)
+    if args.only_relook:
+        relook_table(images, sets)
+        return
+    if args.only_levels:
+        levels_table(images, sets)
         return
     for min_face in args.tile_min_face:
         print(f"\n| tile min face (px of 192) | whole score | tiled score | {CELLS} | ms camera / 1600 px / single |")
